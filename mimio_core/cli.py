@@ -1,0 +1,254 @@
+"""`python -m mimio_core`: serve the embedded API, create videos, run batches, list, run the engine.
+
+The only module of `mimio_core` that writes to the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mimio_core.batch_file import BatchFileError, read_batch_file
+from mimio_core.catalogue import MODELS
+from mimio_core.config import ConfigError, Settings, load_settings
+from mimio_core.engine import as_variations
+from mimio_core.local_server.runner import serve_forever
+from mimio_core.models import LOCAL_USER_ID, ReferenceUpload, TrackedVideo, VideoRequest, VideoStatus
+from mimio_core.runtime import Runtime, open_runtime, open_storage
+from mimio_core.store.base import ProjectError, VideoFilter
+from mimio_core.validation import ValidationError, validate_request
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mimio_core", description="Batch AI video generation.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the engine's log")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve-local", help="run the embedded video API server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8005)
+
+    def settings_flags(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--project", help="project name or id (a new name creates the project)")
+        command.add_argument("--no-wait", action="store_true", help="record the videos and return at once")
+
+    create = commands.add_parser("create", help="create one video, or variations of one prompt")
+    create.add_argument("prompt")
+    create.add_argument("--title", default="")
+    create.add_argument("--model", choices=sorted(MODELS))
+    create.add_argument("--size", help="WIDTHxHEIGHT, e.g. 1280x720")
+    create.add_argument("--seconds")
+    create.add_argument(
+        "--reference", type=Path, help="reference image (or video, where the model takes one)"
+    )
+    create.add_argument("--variations", type=int, default=1, choices=(1, 2, 3))
+    settings_flags(create)
+
+    batch = commands.add_parser("batch", help="create every row of a CSV or JSONL file")
+    batch.add_argument("file", type=Path)
+    settings_flags(batch)
+
+    listing = commands.add_parser("list", help="list videos, newest first")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--status", choices=[s.value for s in VideoStatus])
+    listing.add_argument("--limit", type=int, default=50)
+
+    commands.add_parser("worker", help="run the engine alone until interrupted")
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error:[/red] {exc}")
+        return EXIT_BAD_INPUT
+    quiet_commands = ("create", "batch", "list")
+    _configure_logging(
+        "INFO" if args.verbose else ("WARNING" if args.command in quiet_commands else settings.log_level)
+    )
+    if args.command == "serve-local":
+        serve_forever(
+            settings.data_dir / "local-server",
+            host=args.host,
+            port=args.port,
+            latency=settings.local_latency,
+            render_slots=settings.local_render_slots,
+        )
+        return EXIT_OK
+    if args.command == "list":
+        return _list(settings, args)
+    runtime = open_runtime(settings, start_engine=not getattr(args, "no_wait", False))
+    try:
+        if args.command == "worker":
+            return _worker(runtime)
+        return _create(runtime, args)
+    finally:
+        runtime.close()
+
+
+def _project_id(runtime: Runtime, name_or_id: str | None) -> str | None:
+    if not name_or_id:
+        return None
+    for project in runtime.store.list_projects(LOCAL_USER_ID):
+        if name_or_id in (project.id, project.name):
+            return project.id
+    return runtime.store.create_project(LOCAL_USER_ID, name_or_id).id
+
+
+def _create(runtime: Runtime, args: argparse.Namespace) -> int:
+    limits = {
+        "max_reference_bytes": runtime.settings.max_reference_bytes,
+        "available_models": runtime.provider.models,
+    }
+    try:
+        project_id = _project_id(runtime, args.project)
+        if args.command == "batch":
+            requests = read_batch_file(args.file, project_id=project_id, **limits)
+        else:
+            reference = None
+            if args.reference is not None:
+                reference = ReferenceUpload(args.reference.name, args.reference.read_bytes())
+            request = VideoRequest(
+                prompt=args.prompt,
+                title=args.title,
+                model=args.model,
+                size=args.size,
+                seconds=args.seconds,
+                reference=reference,
+                project_id=project_id,
+            )
+            requests = as_variations(validate_request(request, **limits), args.variations)
+    except BatchFileError as exc:
+        err.print(f"[red]Nothing was submitted:[/red] {args.file} has {len(exc.problems)} bad row(s):")
+        for line, reason in exc.problems:
+            err.print(f"  line {line}: {reason}")
+        return EXIT_BAD_INPUT
+    except (ValidationError, ProjectError) as exc:
+        err.print(f"[red]Nothing was submitted:[/red] {exc}")
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        err.print(f"[red]Nothing was submitted:[/red] cannot read {exc.filename}: {exc.strerror}")
+        return EXIT_BAD_INPUT
+    videos = runtime.engine.submit(requests)
+    if args.no_wait:
+        for video in videos:
+            out.print(f"recorded {video.id}  {video.title}")
+        out.print("Run `python -m mimio_core worker` (or the dashboard) to make them.")
+        return EXIT_OK
+    return _follow(runtime, videos)
+
+
+def _follow(runtime: Runtime, videos: list[TrackedVideo]) -> int:
+    """Progress bars until every video is final; exit status says whether any failed."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=out,
+    ) as bars:
+        tasks: dict[str, TaskID] = {
+            v.id: bars.add_task(v.title[:40], total=100, status=v.status.value) for v in videos
+        }
+
+        def show(latest: list[TrackedVideo]) -> None:
+            for video in latest:
+                bars.update(tasks[video.id], completed=video.progress, status=video.status.value)
+
+        final = runtime.engine.wait([v.id for v in videos], on_change=show)
+    failed = [video for video in final if video.status is VideoStatus.FAILED]
+    for video in final:
+        if video.status is VideoStatus.COMPLETED:
+            out.print(f"[green]completed[/green] {video.title}: {video.storage_path}")
+    for video in failed:
+        err.print(f"[red]failed[/red] {video.title} ({video.id}): {video.error}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    store, _ = open_storage(settings)
+    try:
+        status = VideoStatus(args.status) if args.status else None
+        videos = store.list_videos(LOCAL_USER_ID, VideoFilter(status=status), limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": v.id,
+                        "title": v.title,
+                        "status": v.status.value,
+                        "progress": v.progress,
+                        "model": v.model,
+                        "size": v.size,
+                        "seconds": v.seconds,
+                        "prompt": v.prompt,
+                        "error": v.error,
+                        "storage_path": v.storage_path,
+                        "batch_id": v.batch_id,
+                        "project_id": v.project_id,
+                        "external_video_id": v.external_video_id,
+                        "created_at": v.created_at.isoformat(),
+                        "completed_at": v.completed_at.isoformat() if v.completed_at else None,
+                    }
+                    for v in videos
+                ]
+            )
+        )
+        return EXIT_OK
+    table = Table("created", "title", "status", "progress", "model", "size", "seconds", "error")
+    for v in videos:
+        table.add_row(
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+            v.title,
+            v.status.value,
+            f"{v.progress}%",
+            v.model,
+            v.size,
+            str(v.seconds),
+            v.error or "",
+        )
+    out.print(table if videos else 'No videos yet: try `python -m mimio_core create "a prompt"`.')
+    return EXIT_OK
+
+
+def _worker(runtime: Runtime) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(
+        f"engine running ({runtime.provider_description}); Ctrl-C stops it, unfinished work resumes later"
+    )
+    stop.wait()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The one place that reads configuration.
+
+Values come from environment variables, and from a secrets mapping (Streamlit's `st.secrets`)
+when the caller passes one; the environment wins so a deployment can override a pasted secret.
+Everything else receives a `Settings` object and never looks at the environment itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is present but unusable; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented configuration key (the README table is generated from these)."""
+
+    key: str
+    default: str | None
+    description: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server. Unset: the embedded local server."),
+    Setting("MIMIO_DATA_DIR", "data", "Folder for the SQLite database and stored video files."),
+    Setting("MIMIO_POLL_INTERVAL", "3", "Seconds between status polls of in-flight videos."),
+    Setting("MIMIO_TIMEOUT", "600", "Seconds a video may stay in processing before it is marked failed."),
+    Setting("MIMIO_CONCURRENCY", "3", "Provider jobs active at once; further videos wait as queued."),
+    Setting("MIMIO_LEASE_SECONDS", "30", "How long an engine's claim on a video lasts without renewal."),
+    Setting("MIMIO_HTTP_TIMEOUT", "30", "Seconds to wait for a provider to connect or send data."),
+    Setting("MIMIO_MAX_REFERENCE_MB", "25", "Largest reference image or video accepted, in megabytes."),
+    Setting(
+        "MIMIO_LOCAL_LATENCY", "0", "Embedded server: extra seconds each job takes, like a remote provider."
+    ),
+    Setting("MIMIO_LOCAL_RENDER_SLOTS", "1", "Embedded server: renders that may run at once."),
+    Setting("MIMIO_LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration; build it with `load_settings`."""
+
+    api_url: str | None
+    data_dir: Path
+    poll_interval: float
+    timeout: float
+    concurrency: int
+    lease_seconds: float
+    http_timeout: float
+    max_reference_bytes: int
+    local_latency: float
+    local_render_slots: int
+    log_level: str
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (tests and the CLI use this)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+def _positive(convert: Callable[[str], float | int]) -> Callable[[str, str], Any]:
+    def parse(key: str, raw: str) -> Any:
+        try:
+            value = convert(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+        if value <= 0:
+            raise ConfigError(f"{key} must be greater than 0, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _non_negative_float(key: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{key} must be 0 or more, got {raw!r}")
+    return value
+
+
+def _url(key: str, raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"{key} must start with http:// or https://, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _log_level(key: str, raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"{key} must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
+) -> Settings:
+    """Read every key once, from the environment first and then the secrets mapping."""
+    env = os.environ if environ is None else environ
+
+    def raw(key: str) -> str | None:
+        if key in env:
+            return env[key]
+        if secrets is not None and key in secrets:
+            return str(secrets[key])
+        return next(s.default for s in SETTINGS if s.key == key)
+
+    def get(key: str, parse: Callable[[str, str], Any]) -> Any:
+        value = raw(key)
+        return None if value is None else parse(key, value)
+
+    return Settings(
+        api_url=get("MIMIO_API_URL", _url),
+        data_dir=Path(raw("MIMIO_DATA_DIR") or "data").expanduser(),
+        poll_interval=get("MIMIO_POLL_INTERVAL", _positive(float)),
+        timeout=get("MIMIO_TIMEOUT", _positive(float)),
+        concurrency=get("MIMIO_CONCURRENCY", _positive(int)),
+        lease_seconds=get("MIMIO_LEASE_SECONDS", _positive(float)),
+        http_timeout=get("MIMIO_HTTP_TIMEOUT", _positive(float)),
+        max_reference_bytes=int(get("MIMIO_MAX_REFERENCE_MB", _positive(float)) * 1024 * 1024),
+        local_latency=get("MIMIO_LOCAL_LATENCY", _non_negative_float),
+        local_render_slots=get("MIMIO_LOCAL_RENDER_SLOTS", _positive(int)),
+        log_level=get("MIMIO_LOG_LEVEL", _log_level),
+    )

@@ -1,0 +1,345 @@
+"""The engine: takes validated requests, drives each video to a stored file or a clear failure.
+
+It runs in its own threads, independent of any caller, and keeps no state that matters outside the
+store: leases in the store say which engine works on which video, so a restarted or second engine
+picks up exactly the work nobody holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from itertools import groupby
+from pathlib import Path
+
+from mimio_core.config import Settings
+from mimio_core.models import LOCAL_USER_ID, CheckedReference, TrackedVideo, ValidRequest, VideoStatus
+from mimio_core.providers.base import (
+    JobRequest,
+    JobState,
+    JobStatus,
+    ProviderError,
+    ProviderRefused,
+    StartedJob,
+    VideoProvider,
+)
+from mimio_core.providers.retry import RetryPolicy
+from mimio_core.store.base import FileStorage, NewVideo, VideoStore, reference_key
+from mimio_core.transfer import NotAVideo, transfer_video
+from mimio_core.validation import detect_type
+
+log = logging.getLogger(__name__)
+
+Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
+MAX_GROUP = 3  # the Mimio API starts at most 3 videos per call
+TRANSFER_ATTEMPTS = 3
+CANCELLED = "Cancelled."
+
+
+def as_variations(request: ValidRequest, count: int) -> list[ValidRequest]:
+    """`count` copies of one request with unique titles ("<title> - Variation 2")."""
+    if count == 1:
+        return [request]
+    return [replace(request, title=f"{request.title} - Variation {n}") for n in range(1, count + 1)]
+
+
+def _same_generation(video: TrackedVideo) -> tuple[str, str, str, int, str | None]:
+    return (video.prompt, video.model, video.size, video.seconds, video.reference_path)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
+
+
+class Engine:
+    """Background video pipeline over a store, a file storage and a provider."""
+
+    def __init__(
+        self,
+        store: VideoStore,
+        files: FileStorage,
+        provider: VideoProvider,
+        settings: Settings,
+        *,
+        owner: str | None = None,
+        transfer_policy: RetryPolicy = RetryPolicy(attempts=TRANSFER_ATTEMPTS, base_delay=1.0),
+    ) -> None:
+        self.store, self.files, self.provider, self.settings = store, files, provider, settings
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.transfer_policy = transfer_policy
+        self.scratch = settings.data_dir / "tmp"
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._busy: set[str] = set()  # videos with a create call or a transfer running here
+        self._busy_lock = threading.Lock()
+        self._calls = ThreadPoolExecutor(max(2, settings.concurrency), thread_name_prefix="mimio-call")
+        self._loop: threading.Thread | None = None
+
+    # lifecycle of the engine itself
+    def start(self) -> Engine:
+        if self._loop is None:
+            self._loop = threading.Thread(target=self._run, name="mimio-engine", daemon=True)
+            self._loop.start()
+            log.info("engine %s started", self.owner)
+        return self
+
+    def stop(self) -> None:
+        """Stop working; unfinished videos stay in the store for the next engine to resume."""
+        self._stopping.set()
+        self._wake.set()
+        if self._loop is not None:
+            self._loop.join(timeout=30)
+        self._calls.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+            except Exception:  # a bad tick must not end the engine; the next one tries again
+                log.exception("engine tick failed")
+            self._wake.wait(self.settings.poll_interval)
+            self._wake.clear()
+
+    # what callers ask for
+    def submit(self, requests: list[ValidRequest], user_id: str = LOCAL_USER_ID) -> list[TrackedVideo]:
+        """Record the videos (queued) and wake the engine; they share a batch id when more than one."""
+        if not requests:
+            return []
+        batch_id = str(uuid.uuid4()) if len(requests) > 1 else None
+        videos = [
+            NewVideo(
+                id=str(uuid.uuid4()),
+                user_id=user_id,
+                title=request.title,
+                prompt=request.prompt,
+                model=request.model,
+                size=request.size,
+                seconds=request.seconds,
+                project_id=request.project_id,
+                batch_id=batch_id,
+                reference_path=self._store_reference(user_id, request.reference),
+            )
+            for request in requests
+        ]
+        recorded = self.store.insert_videos(videos)
+        log.info("recorded %d video(s): %s", len(recorded), ", ".join(v.id for v in recorded))
+        self._wake.set()
+        return recorded
+
+    def _store_reference(self, user_id: str, reference: CheckedReference | None) -> str | None:
+        if reference is None:
+            return None
+        key = reference_key(user_id, hashlib.sha256(reference.data).hexdigest(), reference.mime)
+        if not self.files.exists(key):
+            self.files.put_bytes(key, reference.data, reference.mime)
+        return key
+
+    def cancel(self, video_id: str) -> TrackedVideo | None:
+        """Stop tracking a queued or processing video (it ends `failed`, "Cancelled.")."""
+        video = self.store.get_video(video_id)
+        if video is None or video.is_final:
+            return video
+        cancelled = self.store.transition(video_id, video.status, F, error=CANCELLED)
+        if cancelled is not None and video.external_video_id:
+            try:
+                self.provider.delete(video.external_video_id)
+            except ProviderError as exc:
+                log.info("provider job %s not deleted after cancel: %s", video.external_video_id, exc)
+        return cancelled or self.store.get_video(video_id)
+
+    def retry(self, video_id: str) -> TrackedVideo | None:
+        """Try a failed video again. If its provider job finished or still runs (a timeout, a failed
+        download), only watch and fetch it again; otherwise start a new generation of the same request."""
+        video = self.store.get_video(video_id)
+        if video is None or video.status is not F:
+            return video
+        status = self._provider_status(video.external_video_id)
+        if status is not None and status.state is not JobState.FAILED:
+            retried = self.store.transition(video_id, F, P, error=None, started_at=time.time())
+        else:
+            retried = self.store.transition(video_id, F, Q, error=None, progress=0)
+        self._wake.set()
+        return retried
+
+    def _provider_status(self, job_id: str | None) -> JobStatus | None:
+        return self.provider.statuses([job_id]).get(job_id) if job_id else None
+
+    def wait(
+        self,
+        video_ids: list[str],
+        timeout: float | None = None,
+        on_change: Callable[[list[TrackedVideo]], None] | None = None,
+        interval: float = 0.25,
+    ) -> list[TrackedVideo]:
+        """Block until every video is final (or the timeout passes); returns their latest records."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: list[TrackedVideo] = []
+        while True:
+            videos = self.store.get_videos(video_ids)
+            if on_change is not None and videos != last:
+                on_change(videos)
+            last = videos
+            if all(video.is_final for video in videos) or (
+                deadline is not None and time.monotonic() > deadline
+            ):
+                return videos
+            time.sleep(interval)
+
+    # one pass of the pipeline
+    def tick(self) -> None:
+        """Claim queued work, resume and renew held work, poll, time out, and start transfers."""
+        lease = self.settings.lease_seconds
+        claimed = self.store.claim_queued(self.owner, self.settings.concurrency, lease)
+        held = self.store.hold_leases(self.owner, lease)
+        idle = [video for video in held if not self._is_busy(video.id)]
+        claimed_ids = {video.id for video in claimed}
+        # claimed now, or resumed after a stop that happened before the provider's answer was saved
+        to_create = [video for video in idle if video.external_video_id is None]
+        if to_create:
+            resumed = [v.id for v in to_create if v.id not in claimed_ids]
+            if resumed:
+                log.info("resuming %d video(s) whose create call was not recorded: %s", len(resumed), resumed)
+            self._start_creates(to_create)
+        self._watch([video for video in idle if video.external_video_id is not None])
+
+    def _is_busy(self, video_id: str) -> bool:
+        with self._busy_lock:
+            return video_id in self._busy
+
+    def _mark_busy(self, video_ids: Iterable[str]) -> None:
+        with self._busy_lock:
+            self._busy.update(video_ids)
+
+    def _done(self, video_ids: Iterable[str]) -> None:
+        with self._busy_lock:
+            self._busy.difference_update(video_ids)
+
+    # creating provider jobs
+    def _start_creates(self, videos: list[TrackedVideo]) -> None:
+        def batch(video: TrackedVideo) -> str:
+            return video.batch_id or video.id
+
+        for _, members in groupby(sorted(videos, key=lambda v: (batch(v), v.created_at)), key=batch):
+            group = list(members)
+            for start in range(0, len(group), MAX_GROUP):
+                chunk = group[start : start + MAX_GROUP]
+                self._mark_busy(v.id for v in chunk)
+                self._calls.submit(self._create_group, chunk)
+
+    def _create_group(self, videos: list[TrackedVideo]) -> None:
+        try:
+            try:
+                requests = [self._job_request(video) for video in videos]
+                started = self._call_create(requests)
+            except ProviderRefused as exc:
+                started = [StartedJob(error=f"The provider refused the video: {exc}")] * len(videos)
+            except (ProviderError, OSError) as exc:
+                started = [StartedJob(error=f"Could not start the video: {exc}")] * len(videos)
+            for video, result in zip(videos, started, strict=True):
+                if result.job_id:
+                    self.store.update_progress(video.id, self.owner, 0, result.job_id)
+                    log.info("video %s started as provider job %s", video.id, result.job_id)
+                else:
+                    self._fail(video, result.error or "The provider did not start the video.")
+        finally:
+            self._done(v.id for v in videos)
+
+    def _call_create(self, requests: list[JobRequest]) -> list[StartedJob]:
+        if len(requests) == 1:
+            return [StartedJob(job_id=self.provider.create(requests[0]))]
+        if len(set(requests)) == 1:
+            return self.provider.create_variations(requests[0], len(requests))
+        return self.provider.create_batch(requests)
+
+    def _job_request(self, video: TrackedVideo) -> JobRequest:
+        reference = None
+        if video.reference_path:
+            data = self.files.read_bytes(video.reference_path)
+            mime, _ = detect_type(data)
+            kind = "video" if mime.startswith("video/") else "image"
+            reference = CheckedReference(
+                name=Path(video.reference_path).name, data=data, mime=mime, kind=kind
+            )
+        return JobRequest(
+            prompt=video.prompt,
+            model=video.model,
+            size=video.size,
+            seconds=video.seconds,
+            reference=reference,
+        )
+
+    # watching provider jobs
+    def _watch(self, videos: list[TrackedVideo]) -> None:
+        now = time.time()
+        in_time = []
+        for video in videos:
+            started = video.started_at.timestamp() if video.started_at else now
+            if now - started > self.settings.timeout:
+                self._fail(
+                    video,
+                    f"Timed out after {_minutes(self.settings.timeout)} waiting for the provider. "
+                    f"Its job {video.external_video_id} is kept: Retry checks it again.",
+                )
+            else:
+                in_time.append(video)
+        if not in_time:
+            return
+        statuses = self.provider.statuses([v.external_video_id for v in in_time if v.external_video_id])
+        for video in in_time:
+            status = statuses.get(video.external_video_id or "")
+            if status is None:
+                continue  # unknown this tick: never a reason to fail
+            if status.state is JobState.COMPLETED:
+                self._mark_busy([video.id])
+                self._calls.submit(self._transfer, video)
+            elif status.state is JobState.FAILED:
+                self._fail(video, status.error or f"The provider reported the video as {status.word}.")
+            elif status.progress != video.progress:
+                self.store.update_progress(video.id, self.owner, status.progress, None)
+
+    def _fail(self, video: TrackedVideo, message: str) -> None:
+        if self.store.transition(video.id, P, F, owner=self.owner, error=message):
+            log.warning("video %s failed: %s", video.id, message)
+
+    # fetching finished videos
+    def _transfer(self, video: TrackedVideo) -> None:
+        """Download and store, retrying the transfer only: a new generation would be billed again."""
+        assert video.external_video_id is not None
+        try:
+            for attempt in range(self.transfer_policy.attempts):
+                try:
+                    key = transfer_video(
+                        self.provider,
+                        self.files,
+                        video.user_id,
+                        video.id,
+                        video.external_video_id,
+                        self.scratch,
+                    )
+                except (NotAVideo, ProviderRefused) as exc:
+                    self._fail(video, f"The provider's video could not be fetched: {exc}")
+                    return
+                except (ProviderError, OSError) as exc:
+                    if not self.transfer_policy.should_retry(attempt) or self._stopping.is_set():
+                        self._fail(
+                            video,
+                            f"Download or storage failed {attempt + 1} times ({exc}). The generated video "
+                            f"{video.external_video_id} is kept: Retry fetches it without generating again.",
+                        )
+                        return
+                    log.warning("transfer of %s failed (%s); trying the transfer again", video.id, exc)
+                    self._stopping.wait(self.transfer_policy.delay(attempt))
+                    continue
+                if self.store.transition(video.id, P, C, owner=self.owner, storage_path=key):
+                    log.info("video %s completed: %s", video.id, key)
+                return
+        finally:
+            self._done([video.id])

@@ -1,0 +1,1 @@
+"""The embedded Mimio video API server: renders real MP4s offline."""

@@ -1,0 +1,258 @@
+"""HTTP routes of the embedded server: the Mimio video API contract, `/health`, and `/_admin` for faults.
+
+Requests are validated as the real server would (4xx with `detail`), using the same catalogue and
+reference checks as the app itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from mimio_core.catalogue import EMBEDDED_MODELS, MODELS
+from mimio_core.local_server.faults import ENDPOINTS
+from mimio_core.local_server.service import Job, LocalVideoService, NewJob
+from mimio_core.models import ReferenceUpload
+from mimio_core.validation import ValidationError, check_reference
+
+MAX_REFERENCE_BYTES = 50 * 1024 * 1024
+DOWNLOAD_CHUNK = 256 * 1024
+
+
+class BatchItem(BaseModel):
+    prompt: str
+    model: str = "sora-2"
+    size: str = "720x1280"
+    seconds: str | int = "8"
+
+
+class BatchBody(BaseModel):
+    videos: list[BatchItem] = Field(min_length=1, max_length=3)
+
+
+def _endpoint(request: Request) -> str:
+    """Which contract endpoint a request is for, by its route (for faults and request counts)."""
+    path, method = request.url.path, request.method
+    if path == "/health":
+        return "health"
+    if path.endswith("/create"):
+        return "create"
+    if path.endswith("/create-variations"):
+        return "create-variations"
+    if path.endswith("/create-batch"):
+        return "create-batch"
+    if path.endswith("/batch/status"):
+        return "batch-status"
+    if path.endswith("/status"):
+        return "status"
+    if path.endswith("/download"):
+        return "download"
+    return "delete" if method == "DELETE" else "other"
+
+
+def _checked(
+    prompt: str, model: str, size: str, seconds: str | int, reference: bytes | None, name: str
+) -> NewJob:
+    """Refuse what the real provider would refuse, with the same kind of message."""
+    if not prompt.strip():
+        raise HTTPException(400, "prompt must not be empty")
+    if model not in EMBEDDED_MODELS:
+        raise HTTPException(400, f"unsupported model {model!r}; supported: {', '.join(EMBEDDED_MODELS)}")
+    spec = MODELS[model]
+    if size not in spec.sizes:
+        raise HTTPException(
+            400, f"size {size!r} is not supported by {model}; supported: {', '.join(spec.sizes)}"
+        )
+    if not str(seconds).isdigit() or int(seconds) not in spec.seconds:
+        allowed = ", ".join(str(s) for s in spec.seconds)
+        raise HTTPException(400, f"seconds {seconds!r} is not supported by {model}; supported: {allowed}")
+    if reference is not None:
+        try:
+            check_reference(ReferenceUpload(name, reference), spec, MAX_REFERENCE_BYTES)
+        except ValidationError as exc:
+            raise HTTPException(400, str(exc)) from None
+    return NewJob(prompt=prompt, model=model, size=size, seconds=int(seconds), reference=reference)
+
+
+def _started(job: Job, message: str = "Video generation started") -> dict[str, Any]:
+    return {"success": True, "video_id": job.id, "status": job.status, "message": message}
+
+
+def create_app(service: LocalVideoService) -> FastAPI:
+    app = FastAPI(title="Mimio embedded video API", docs_url=None, redoc_url=None)
+
+    @app.middleware("http")
+    async def faults_and_counts(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        endpoint = _endpoint(request)
+        if endpoint in ENDPOINTS:
+            service.requests[endpoint] += 1
+            fault = service.faults.take_http_fault(endpoint)
+            if fault is not None:
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+                return JSONResponse({"detail": fault.detail}, status_code=fault.status, headers=headers)
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "models": list(EMBEDDED_MODELS)}
+
+    def refuse_by_rule(prompt: str) -> None:
+        rule = service.faults.outcome_for(prompt)
+        if rule is not None and rule.outcome == "refuse":
+            raise HTTPException(400, rule.message)
+
+    async def reference_bytes(upload: UploadFile | None) -> tuple[bytes | None, str]:
+        if upload is None:
+            return None, ""
+        return await upload.read(), upload.filename or "reference"
+
+    @app.post("/api/videos/create")
+    async def create(
+        prompt: str = Form(...),
+        model: str = Form("sora-2"),
+        size: str = Form("720x1280"),
+        seconds: str = Form("8"),
+        project_id: str | None = Form(None),
+        image_reference: UploadFile | None = File(None),
+    ) -> dict[str, Any]:
+        data, name = await reference_bytes(image_reference)
+        new = _checked(prompt, model, size, seconds, data, name)
+        refuse_by_rule(prompt)
+        (job,) = service.create(new)
+        return {
+            **_started(job),
+            "progress": 0,
+            "model": job.model,
+            "size": job.size,
+            "seconds": str(job.seconds),
+            "created_at": int(job.created_at),
+        }
+
+    @app.post("/api/videos/create-variations")
+    async def create_variations(
+        prompt: str = Form(...),
+        variations: int = Form(..., ge=1, le=3),
+        model: str = Form("sora-2"),
+        size: str = Form("720x1280"),
+        seconds: str = Form("8"),
+        project_id: str | None = Form(None),
+        image_reference: UploadFile | None = File(None),
+    ) -> dict[str, Any]:
+        data, name = await reference_bytes(image_reference)
+        new = _checked(prompt, model, size, seconds, data, name)
+        refuse_by_rule(prompt)
+        jobs = service.create(new, count=variations)
+        return {
+            "success": True,
+            "batch_id": f"batch_{jobs[0].id}",
+            "videos": [_started(job) for job in jobs],
+            "total_videos": len(jobs),
+            "message": f"{len(jobs)} variations started",
+        }
+
+    @app.post("/api/videos/create-batch")
+    def create_batch(body: BatchBody) -> dict[str, Any]:
+        items = []
+        for item in body.videos:
+            rule = service.faults.outcome_for(item.prompt)
+            try:
+                new = _checked(item.prompt, item.model, item.size, item.seconds, None, "")
+                if rule is not None and rule.outcome == "refuse":
+                    raise HTTPException(400, rule.message)
+            except HTTPException as refused:
+                items.append(
+                    {"success": False, "video_id": "", "status": "failed", "message": refused.detail}
+                )
+                continue
+            (job,) = service.create(new)
+            items.append(_started(job))
+        started = sum(item["success"] for item in items)
+        return {
+            "success": started > 0,
+            "batch_id": f"batch_{items[0]['video_id'] or 'none'}",
+            "videos": items,
+            "total_videos": started,
+            "message": f"{started} of {len(items)} videos started",
+        }
+
+    def status_or_404(video_id: str) -> dict[str, Any]:
+        status = service.status(video_id)
+        if status is None:
+            raise HTTPException(404, f"video {video_id} not found")
+        return status
+
+    @app.get("/api/videos/batch/status")
+    def batch_status(video_ids: str = Query(...)) -> list[dict[str, Any]]:
+        ids = [video_id for video_id in video_ids.split(",") if video_id]
+        if len(ids) > 10:
+            raise HTTPException(400, "at most 10 video ids per request")
+        return [
+            service.status(video_id)
+            or {
+                "video_id": video_id,
+                "status": "error",
+                "progress": 0,
+                "error": f"video {video_id} not found",
+            }
+            for video_id in ids
+        ]
+
+    @app.get("/api/videos/{video_id}/status")
+    def status(video_id: str) -> dict[str, Any]:
+        return status_or_404(video_id)
+
+    @app.get("/api/videos/{video_id}/download")
+    def download(video_id: str) -> StreamingResponse:
+        state = status_or_404(video_id)
+        path = service.finished_file(video_id)
+        if path is None:
+            raise HTTPException(409, f"video {video_id} is {state['status']}, not completed")
+        size = path.stat().st_size
+        drop = service.faults.take_download_drop()
+
+        def body() -> Iterator[bytes]:
+            sent = 0
+            with path.open("rb") as src:
+                while chunk := src.read(DOWNLOAD_CHUNK):
+                    if drop and sent + len(chunk) >= size // 2:
+                        raise ConnectionResetError("injected: connection dropped mid-download")
+                    yield chunk
+                    sent += len(chunk)
+            service.downloads[video_id] += 1
+
+        headers = {
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="{video_id}.mp4"',
+        }
+        return StreamingResponse(body(), media_type="video/mp4", headers=headers)
+
+    @app.delete("/api/videos/{video_id}")
+    def delete(video_id: str) -> dict[str, Any]:
+        if not service.delete(video_id):
+            raise HTTPException(404, f"video {video_id} not found")
+        return {"success": True, "message": "deleted"}
+
+    @app.post("/_admin/faults")
+    def add_faults(spec: dict[str, Any]) -> dict[str, Any]:
+        try:
+            service.faults.update(spec)
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(400, str(exc)) from None
+        return {"success": True}
+
+    @app.delete("/_admin/faults")
+    def clear_faults() -> dict[str, Any]:
+        service.faults.clear()
+        return {"success": True}
+
+    @app.get("/_admin/stats")
+    def stats() -> dict[str, Any]:
+        return {"requests": dict(service.requests), "downloads": dict(service.downloads)}
+
+    return app

@@ -1,0 +1,88 @@
+"""Start the embedded server: in a background thread on a free loopback port, or in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from mimio_core.local_server.app import create_app
+from mimio_core.local_server.faults import Faults
+from mimio_core.local_server.service import LocalVideoService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    """An embedded server running in this process; `stop()` ends it and its renders."""
+
+    url: str
+    service: LocalVideoService
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self.service.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _uvicorn(service: LocalVideoService) -> uvicorn.Server:
+    config = uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="off")
+    return uvicorn.Server(config)
+
+
+def start_in_thread(
+    work_dir: Path,
+    *,
+    latency: float = 0.0,
+    render_slots: int = 1,
+    port: int = 0,
+    faults: Faults | None = None,
+) -> RunningServer:
+    """Serve on 127.0.0.1 (port 0: any free one) and return once `/health` answers."""
+    service = LocalVideoService(work_dir, latency=latency, render_slots=render_slots, faults=faults)
+    sock = _bind("127.0.0.1", port)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = _uvicorn(service)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="mimio-local-server", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).is_success:
+                log.info("embedded video server at %s (work folder %s)", url, work_dir)
+                return RunningServer(url=url, service=service, _server=server, _thread=thread)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    server.should_exit = True
+    service.close()
+    raise RuntimeError(f"the embedded video server did not start at {url}")
+
+
+def serve_forever(work_dir: Path, *, host: str, port: int, latency: float, render_slots: int) -> None:
+    """Run in the foreground until interrupted (`python -m mimio_core serve-local`)."""
+    service = LocalVideoService(work_dir, latency=latency, render_slots=render_slots)
+    try:
+        server = _uvicorn(service)
+        server.config.host, server.config.port = host, port
+        server.run()
+    finally:
+        service.close()

@@ -1,0 +1,257 @@
+"""The embedded provider's jobs: render queue, true progress, simulated latency, and durability.
+
+Jobs are kept on disk under the server's work folder, so a restarted process still answers for the
+jobs it accepted before and finishes the ones it had not rendered yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mimio_core.catalogue import parse_size
+from mimio_core.local_server.faults import Faults
+from mimio_core.local_server.renderer import RenderCancelled, RenderError, RenderSpec, render_video
+
+log = logging.getLogger(__name__)
+
+RENDER_NICENESS = 10
+FPS = 24
+JOB_ID = re.compile(r"video_[0-9a-f]{32}")
+
+
+@dataclass
+class Job:
+    """One generation job; the persisted fields are the dataclass fields."""
+
+    id: str
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    created_at: float
+    variation: int = 0
+    outcome: str | None = None
+    outcome_message: str | None = None
+    status: str = "queued"
+    completed_at: float | None = None
+    error: str | None = None
+    frames_done: int = field(default=0, metadata={"runtime": True})
+    frames_total: int = field(default=1, metadata={"runtime": True})
+    rendered_at: float | None = field(default=None, metadata={"runtime": True})
+
+
+@dataclass(frozen=True)
+class NewJob:
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    reference: bytes | None = None
+
+
+def _lower_thread_priority() -> None:
+    """Render threads run at a lower priority so a busy renderer never starves the dashboard."""
+    with contextlib.suppress(OSError):  # not permitted: rendering still works, just not deprioritised
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICENESS)
+
+
+class LocalVideoService:
+    """Accepts jobs, renders them on a bounded pool, and reports progress as the Mimio API does."""
+
+    def __init__(
+        self, work_dir: Path, *, latency: float = 0.0, render_slots: int = 1, faults: Faults | None = None
+    ) -> None:
+        self.work_dir = work_dir
+        self.latency = latency
+        self.faults = faults or Faults()
+        self.requests: Counter[str] = Counter()
+        self.downloads: Counter[str] = Counter()
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        for folder in ("jobs", "videos", "references"):
+            (work_dir / folder).mkdir(parents=True, exist_ok=True)
+        self._pool = ThreadPoolExecutor(
+            render_slots, thread_name_prefix="mimio-render", initializer=_lower_thread_priority
+        )
+        self._load()
+
+    # persistence
+    def _job_file(self, job_id: str) -> Path:
+        if not JOB_ID.fullmatch(job_id):  # ids come from URLs: never let one name another path
+            raise KeyError(job_id)
+        return self.work_dir / "jobs" / f"{job_id}.json"
+
+    def video_file(self, job_id: str) -> Path:
+        return self.work_dir / "videos" / f"{job_id}.mp4"
+
+    def _reference_file(self, job_id: str) -> Path:
+        return self.work_dir / "references" / f"{job_id}.bin"
+
+    def _save(self, job: Job) -> None:
+        record = {
+            k: v for k, v in asdict(job).items() if not Job.__dataclass_fields__[k].metadata.get("runtime")
+        }
+        path = self._job_file(job.id)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record))
+        os.replace(temporary, path)
+
+    def _load(self) -> None:
+        for path in sorted(self.work_dir.glob("jobs/*.json")):
+            self._adopt(path)
+        if self._jobs:
+            log.info("embedded server resumed %d jobs from %s", len(self._jobs), self.work_dir)
+
+    def _adopt(self, path: Path) -> Job | None:
+        """Take on a job from disk (accepted before a restart, or by another process sharing the
+        folder), rendering it again when it was not finished."""
+        try:
+            job = Job(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable job file %s: %s", path, exc)
+            return None
+        with self._lock:
+            if job.id in self._jobs:
+                return self._jobs[job.id]
+            self._jobs[job.id] = job
+        if job.status in ("queued", "in_progress") and job.outcome is None:
+            job.status = "queued"
+            self._pool.submit(self._render, job)
+        return job
+
+    # accepting
+    def create(self, new: NewJob, count: int = 1) -> list[Job]:
+        rule = self.faults.outcome_for(new.prompt)
+        jobs = []
+        for variation in range(count):
+            job = Job(
+                id=f"video_{uuid.uuid4().hex}",
+                prompt=new.prompt,
+                model=new.model,
+                size=new.size,
+                seconds=new.seconds,
+                created_at=time.time(),
+                variation=variation,
+                outcome=rule.outcome if rule else None,
+                outcome_message=rule.message if rule else None,
+            )
+            if new.reference is not None:
+                self._reference_file(job.id).write_bytes(new.reference)
+            self._save(job)
+            with self._lock:
+                self._jobs[job.id] = job
+            if job.outcome is None:
+                self._pool.submit(self._render, job)
+            else:
+                job.status = "in_progress"
+            jobs.append(job)
+        return jobs
+
+    def _render(self, job: Job) -> None:
+        if self._stopping.is_set():
+            return
+        job.status = "in_progress"
+        width, height = parse_size(job.size)
+        reference_file = self._reference_file(job.id)
+        spec = RenderSpec(
+            prompt=job.prompt,
+            width=width,
+            height=height,
+            seconds=job.seconds,
+            fps=FPS,
+            reference=reference_file.read_bytes() if reference_file.exists() else None,
+            seed=job.variation,
+        )
+        job.frames_total = job.seconds * FPS
+
+        def progress(done: int, total: int) -> None:
+            job.frames_done, job.frames_total = done, total
+
+        try:
+            render_video(
+                spec, self.video_file(job.id), on_progress=progress, should_stop=self._stopping.is_set
+            )
+        except RenderCancelled:
+            return
+        except (RenderError, OSError) as exc:
+            log.warning("render of %s failed: %s", job.id, exc)
+            self._finish(job, "failed", error=f"render failed: {exc}")
+            return
+        job.rendered_at = time.time()
+
+    def _finish(self, job: Job, word: str, error: str | None = None) -> None:
+        job.status, job.error, job.completed_at = word, error, time.time()
+        self._save(job)
+
+    # reporting
+    def _progress(self, job: Job, now: float) -> int:
+        """Both the frames and the simulated latency must be done: progress is the lesser share."""
+        by_time = 1.0 if self.latency <= 0 else min(1.0, (now - job.created_at) / self.latency)
+        by_frames = 1.0 if job.outcome else job.frames_done / max(1, job.frames_total)
+        return int(100 * min(by_time, by_frames))
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None and JOB_ID.fullmatch(job_id) and self._job_file(job_id).is_file():
+            job = self._adopt(self._job_file(job_id))
+        if job is None:
+            return None
+        now = time.time()
+        if job.status in ("queued", "in_progress"):
+            latency_done = now >= job.created_at + self.latency
+            if job.outcome in ("failed", "error") and latency_done:
+                self._finish(job, job.outcome, error=job.outcome_message)
+            elif job.outcome is None and job.rendered_at is not None and latency_done:
+                self._finish(job, "completed")
+        answer: dict[str, Any] = {
+            "video_id": job.id,
+            "status": job.status,
+            "progress": 100 if job.status == "completed" else min(99, self._progress(job, now)),
+            "model": job.model,
+            "size": job.size,
+            "seconds": str(job.seconds),
+            "created_at": int(job.created_at),
+        }
+        if job.completed_at is not None:
+            answer["completed_at"] = int(job.completed_at)
+        if job.status == "completed":
+            answer["download_url"] = f"/api/videos/{job.id}/download"
+        if job.error:
+            answer["error"] = job.error
+        return answer
+
+    def finished_file(self, job_id: str) -> Path | None:
+        status = self.status(job_id)
+        if status is None or status["status"] != "completed":
+            return None
+        path = self.video_file(job_id)
+        return path if path.is_file() else None
+
+    def delete(self, job_id: str) -> bool:
+        if not JOB_ID.fullmatch(job_id):
+            return False
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+        if job is None:
+            return False
+        for path in (self._job_file(job_id), self.video_file(job_id), self._reference_file(job_id)):
+            path.unlink(missing_ok=True)
+        return True
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,103 @@
+"""The interface every video provider implements, and the provider-neutral job types."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import BinaryIO
+
+from mimio_core.models import CheckedReference
+
+
+class ProviderError(Exception):
+    """A provider call failed; the message is fit to show a person."""
+
+
+class ProviderRefused(ProviderError):
+    """The provider answered and said no (4xx, or `success: false`): retrying unchanged will not help."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached or kept failing after retries: a later attempt may work."""
+
+
+class JobState(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+FINAL_WORDS = {"completed": JobState.COMPLETED, "failed": JobState.FAILED, "error": JobState.FAILED}
+
+
+def job_state(word: str) -> JobState:
+    """Map a provider's status word; unknown words (queued, pending, ...) are never final."""
+    return FINAL_WORDS.get(word.strip().lower(), JobState.RUNNING)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a provider needs to start one generation."""
+
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    reference: CheckedReference | None = None
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    """One item of a create call: a job id, or the provider's reason for refusing that item."""
+
+    job_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    state: JobState
+    progress: int
+    word: str
+    error: str | None = None
+
+
+class VideoProvider(ABC):
+    """Create, watch, fetch and delete generation jobs at one provider."""
+
+    name: str
+    label: str  # shown to people: "Mimio video API", "Embedded video server"
+    models: tuple[str, ...]
+
+    @abstractmethod
+    def create(self, request: JobRequest) -> str:
+        """Start one job and return its id; raises `ProviderError`."""
+
+    @abstractmethod
+    def create_variations(self, request: JobRequest, count: int) -> list[StartedJob]:
+        """Start `count` jobs of the same request."""
+
+    @abstractmethod
+    def create_batch(self, requests: list[JobRequest]) -> list[StartedJob]:
+        """Start one job per request; one refused item does not stop the others."""
+
+    @abstractmethod
+    def statuses(self, job_ids: Collection[str]) -> dict[str, JobStatus]:
+        """Status of each job that could be read this time; a job missing from the answer is unknown
+        for now, never failed."""
+
+    @abstractmethod
+    def download(self, job_id: str, out: BinaryIO) -> int:
+        """Stream the finished video into `out`; returns the byte count."""
+
+    @abstractmethod
+    def delete(self, job_id: str) -> None: ...
+
+    @abstractmethod
+    def health(self) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Record and file storage: the interfaces and the backends that implement them."""

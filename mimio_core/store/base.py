@@ -1,0 +1,165 @@
+"""The storage interfaces every backend implements: video records, projects, and files.
+
+The engine and the pages depend on these, never on SQLite or Supabase directly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mimio_core.models import Project, TrackedVideo, VideoStatus
+from mimio_core.status import require_transition
+
+
+class ProjectError(ValueError):
+    """A project operation a person asked for cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class NewVideo:
+    """The fields a video record starts with; it always starts `queued`."""
+
+    id: str
+    user_id: str
+    title: str
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    project_id: str | None = None
+    batch_id: str | None = None
+    reference_path: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoFilter:
+    """What My Videos and `list` narrow by; None means no restriction."""
+
+    status: VideoStatus | None = None
+    project_id: str | None = None
+    model: str | None = None
+    search: str | None = None
+
+
+class VideoStore(ABC):
+    """Video records and projects. Status changes go through `transition` and `claim_queued` only."""
+
+    # projects
+    @abstractmethod
+    def create_project(self, user_id: str, name: str, description: str = "") -> Project: ...
+
+    @abstractmethod
+    def list_projects(self, user_id: str) -> list[Project]: ...
+
+    @abstractmethod
+    def get_project(self, user_id: str, project_id: str) -> Project | None: ...
+
+    # videos
+    @abstractmethod
+    def insert_videos(self, videos: list[NewVideo]) -> list[TrackedVideo]:
+        """Record all of them in one transaction, as `queued`."""
+
+    @abstractmethod
+    def get_video(self, video_id: str) -> TrackedVideo | None: ...
+
+    @abstractmethod
+    def get_videos(self, video_ids: list[str]) -> list[TrackedVideo]:
+        """The records that exist among these ids, in the order asked."""
+
+    @abstractmethod
+    def list_videos(
+        self, user_id: str, where: VideoFilter = VideoFilter(), limit: int = 50, offset: int = 0
+    ) -> list[TrackedVideo]:
+        """Newest first."""
+
+    @abstractmethod
+    def count_videos(self, user_id: str, where: VideoFilter = VideoFilter()) -> int: ...
+
+    @abstractmethod
+    def delete_video(self, video_id: str) -> None: ...
+
+    @abstractmethod
+    def update_progress(
+        self, video_id: str, owner: str, progress: int, external_video_id: str | None
+    ) -> None:
+        """Save provider progress (and the job id once known) of a video this engine holds."""
+
+    # status changes: the only two doors, both checked against the state machine
+    def transition(
+        self,
+        video_id: str,
+        current: VideoStatus,
+        new: VideoStatus,
+        owner: str | None = None,
+        **fields: Any,
+    ) -> TrackedVideo | None:
+        """Move a video from `current` to `new`, setting `fields` too.
+
+        Returns None, changing nothing, when the record is no longer `current` (or, with `owner`,
+        no longer held by that engine): someone else got there first.
+        """
+        require_transition(current, new)
+        return self._write_transition(video_id, current, new, owner, fields)
+
+    def claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]:
+        """Promote the oldest queued videos to `processing` while fewer than `capacity` are active."""
+        require_transition(VideoStatus.QUEUED, VideoStatus.PROCESSING)
+        return self._claim_queued(owner, capacity, lease_seconds)
+
+    @abstractmethod
+    def _write_transition(
+        self,
+        video_id: str,
+        current: VideoStatus,
+        new: VideoStatus,
+        owner: str | None,
+        fields: dict[str, Any],
+    ) -> TrackedVideo | None: ...
+
+    @abstractmethod
+    def _claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]: ...
+
+    @abstractmethod
+    def hold_leases(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
+        """Renew this engine's leases, take over `processing` videos whose lease ran out, and return
+        every `processing` video this engine now holds. This is how unfinished work resumes."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class FileStorage(ABC):
+    """Where finished videos and reference files live, addressed by a key such as `user/id.mp4`."""
+
+    @abstractmethod
+    def put_file(self, key: str, source: Path, content_type: str) -> None:
+        """Store a local file, streamed: a 300 MB video must not be read into memory."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def open_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The stored bytes, a chunk at a time."""
+
+    def read_bytes(self, key: str) -> bytes:
+        return b"".join(self.open_chunks(key))
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+
+def video_key(user_id: str, video_id: str) -> str:
+    return f"{user_id}/{video_id}.mp4"
+
+
+def reference_key(user_id: str, digest: str, mime: str) -> str:
+    extension = mime.split("/")[-1].replace("quicktime", "mov").replace("jpeg", "jpg")
+    return f"{user_id}/references/{digest}.{extension}"

@@ -1,0 +1,178 @@
+"""Validation of what a person asks for, in one place, before anything is recorded.
+
+Reference files are judged by their bytes (python-magic, then a real decode), never by their name.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Collection
+
+import av
+import magic
+from PIL import Image
+
+from mimio_core.catalogue import DEFAULT_MODEL, MODELS, ModelSpec, ReferenceKind
+from mimio_core.models import CheckedReference, ReferenceUpload, ValidRequest, VideoRequest
+
+MAX_PROMPT_CHARS = 2000
+MAX_TITLE_CHARS = 120
+MAX_IMAGE_PIXELS = 40_000_000
+
+IMAGE_MIMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WebP"}
+VIDEO_MIMES = {"video/mp4": "MP4", "video/quicktime": "MOV", "video/webm": "WebM"}
+
+
+class ValidationError(ValueError):
+    """One or more fields are unusable; `errors` maps each field to a message a person can act on."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(self.errors.values()))
+
+
+def default_title(prompt: str) -> str:
+    """A readable title from the prompt's first words, for requests that give none."""
+    words = " ".join(prompt.split())
+    return words if len(words) <= 60 else words[:57].rstrip() + "..."
+
+
+def validate_request(
+    request: VideoRequest,
+    *,
+    max_reference_bytes: int,
+    available_models: Collection[str] = tuple(MODELS),
+) -> ValidRequest:
+    """Fill defaults and check every field; raise `ValidationError` naming each field at fault."""
+    errors: dict[str, str] = {}
+    prompt = request.prompt.strip() if isinstance(request.prompt, str) else ""
+    if not prompt:
+        errors["prompt"] = "Prompt is empty: describe the video you want."
+    elif len(prompt) > MAX_PROMPT_CHARS:
+        errors["prompt"] = f"Prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}."
+
+    title = " ".join((request.title or "").split()) or default_title(prompt)
+    if len(title) > MAX_TITLE_CHARS:
+        errors["title"] = f"Title is {len(title)} characters; the limit is {MAX_TITLE_CHARS}."
+
+    model_name = request.model or DEFAULT_MODEL
+    spec = MODELS.get(model_name) if model_name in available_models else None
+    size, seconds = request.size, request.seconds
+    if spec is None:
+        errors["model"] = f"Unknown model {model_name!r}; choose one of {', '.join(available_models)}."
+    else:
+        size = size or spec.default_size
+        if size not in spec.sizes:
+            errors["size"] = f"{spec.name} does not render {size}; choose one of {', '.join(spec.sizes)}."
+        seconds = _parse_seconds(seconds, spec, errors)
+
+    reference = None
+    if request.reference is not None and spec is not None:
+        try:
+            reference = check_reference(request.reference, spec, max_reference_bytes)
+        except ValidationError as refused:
+            errors.update(refused.errors)
+
+    if errors:
+        raise ValidationError(errors)
+    assert spec is not None and isinstance(size, str) and isinstance(seconds, int)
+    return ValidRequest(
+        prompt=prompt,
+        title=title,
+        model=spec.name,
+        size=size,
+        seconds=seconds,
+        reference=reference,
+        project_id=request.project_id or None,
+    )
+
+
+def _parse_seconds(raw: int | str | None, spec: ModelSpec, errors: dict[str, str]) -> int | None:
+    if raw is None or raw == "":
+        return spec.default_seconds
+    try:
+        seconds = int(str(raw).strip())
+    except ValueError:
+        errors["seconds"] = f"Duration must be a whole number of seconds, got {raw!r}."
+        return None
+    if seconds not in spec.seconds:
+        allowed = ", ".join(str(s) for s in spec.seconds)
+        errors["seconds"] = f"{spec.name} makes videos of {allowed} seconds, not {seconds}."
+        return None
+    return seconds
+
+
+def detect_type(data: bytes) -> tuple[str, str]:
+    """(mime type, human description) of some bytes, as libmagic sees them."""
+    head = data[: 1024 * 1024]
+    return magic.from_buffer(head, mime=True), magic.from_buffer(head)
+
+
+def check_reference(upload: ReferenceUpload, spec: ModelSpec, max_bytes: int) -> CheckedReference:
+    """Accept a png/jpeg/webp image, or a video where the model takes video references."""
+    name = upload.name or "reference"
+    if not upload.data:
+        raise ValidationError({"reference": f"Reference file {name!r} is empty."})
+    if len(upload.data) > max_bytes:
+        raise ValidationError(
+            {
+                "reference": f"Reference file {name!r} is {len(upload.data) / 1_048_576:.1f} MB; "
+                f"the limit is {max_bytes / 1_048_576:.0f} MB."
+            }
+        )
+    mime, description = detect_type(upload.data)
+    kind: ReferenceKind
+    if mime in IMAGE_MIMES:
+        kind = "image"
+    elif mime in VIDEO_MIMES:
+        kind = "video"
+    else:
+        accepted = "PNG, JPEG or WebP image" + (
+            ", or an MP4, MOV or WebM video" if "video" in spec.reference_kinds else ""
+        )
+        raise ValidationError(
+            {"reference": f"Reference file {name!r} is {description} ({mime}), not a {accepted}."}
+        )
+    if kind not in spec.reference_kinds:
+        raise ValidationError(
+            {
+                "reference": f"Reference file {name!r} is a {VIDEO_MIMES[mime]} video, but {spec.name} "
+                "takes image references only (PNG, JPEG or WebP)."
+            }
+        )
+    problem = _image_problem(upload.data, mime) if kind == "image" else _video_problem(upload.data)
+    if problem:
+        label = IMAGE_MIMES.get(mime) or VIDEO_MIMES[mime]
+        raise ValidationError({"reference": f"Reference file {name!r} looks like {label} but {problem}."})
+    return CheckedReference(name=name, data=upload.data, mime=mime, kind=kind)
+
+
+def _image_problem(data: bytes, mime: str) -> str | None:
+    """Decode the whole image: a truncated or corrupt file is caught here, not by the provider."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    return f"is {image.width}x{image.height} pixels, more than this app accepts"
+                image.load()
+                if image.format != IMAGE_MIMES[mime]:
+                    return f"decodes as {image.format}"
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+        return f"cannot be decoded ({exc})"
+    return None
+
+
+def _video_problem(data: bytes) -> str | None:
+    """A video reference is usable when its first frame decodes."""
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.video:
+                return "has no video stream"
+            next(container.decode(video=0))
+    except StopIteration:
+        return "has no frames"
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        return f"cannot be decoded ({exc})"
+    return None

@@ -1,0 +1,90 @@
+"""Shared fixtures: settings in a temporary data directory, the embedded server, an engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mimio_core.catalogue import EMBEDDED_MODELS
+from mimio_core.config import Settings, load_settings
+from mimio_core.engine import Engine
+from mimio_core.local_server.runner import RunningServer, start_in_thread
+from mimio_core.providers.mimio import MimioProvider
+from mimio_core.providers.retry import RetryPolicy
+from mimio_core.store.local_files import LocalFileStorage
+from mimio_core.store.sqlite import SQLiteStore
+
+REQUIRE_SERVICES = os.environ.get("MIMIO_REQUIRE_SERVICES") == "1"
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip a test whose service is missing, or fail it when CI demands every service (no silent skips)."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"MIMIO_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+FAST_RETRIES = RetryPolicy(attempts=5, base_delay=0.05, max_delay=0.5)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(environ={}).replace(
+        data_dir=tmp_path / "data", poll_interval=0.2, timeout=60, lease_seconds=5, concurrency=3
+    )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_in_thread(tmp_path / "server", render_slots=2)
+    yield running
+    running.stop()
+
+
+class Harness:
+    """An engine over real SQLite, local files and the embedded server over loopback HTTP."""
+
+    def __init__(self, settings: Settings, server: RunningServer) -> None:
+        self.settings, self.server = settings, server
+        self.engines: list[Engine] = []
+
+    def engine(self, **changes: object) -> Engine:
+        settings = self.settings.replace(**changes) if changes else self.settings
+        provider = MimioProvider(self.server.url, EMBEDDED_MODELS, policy=FAST_RETRIES)
+        engine = Engine(
+            SQLiteStore(settings.data_dir / "mimio.sqlite3"),
+            LocalFileStorage(settings.data_dir / "files"),
+            provider,
+            settings,
+            transfer_policy=FAST_RETRIES,
+        )
+        self.engines.append(engine)
+        return engine
+
+    def faults(self, **spec: object) -> None:
+        httpx.post(f"{self.server.url}/_admin/faults", json=spec).raise_for_status()
+
+    def clear_faults(self) -> None:
+        httpx.delete(f"{self.server.url}/_admin/faults").raise_for_status()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return httpx.get(f"{self.server.url}/_admin/stats").json()
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.stop()
+            engine.provider.close()
+            engine.store.close()
+
+
+@pytest.fixture
+def harness(settings: Settings, server: RunningServer) -> Iterator[Harness]:
+    h = Harness(settings, server)
+    yield h
+    h.close()

@@ -1,0 +1,152 @@
+"""A provider's bad minute: each fault ends in an exact, explained state and nothing is lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mimio_core.local_server.runner import start_in_thread
+from mimio_core.models import VideoStatus
+from tests.conftest import Harness
+from tests.integration.test_pipeline import valid
+
+
+def test_transient_500s_and_429s_on_status_and_download_all_complete(harness: Harness) -> None:
+    harness.faults(
+        http=[
+            {"endpoint": "batch-status", "status": 500, "times": 2},
+            {"endpoint": "batch-status", "status": 429, "times": 2, "retry_after": 0.1},
+            {"endpoint": "download", "status": 503, "times": 2},
+            {"endpoint": "download", "status": 429, "times": 1, "retry_after": 0.1},
+        ]
+    )
+    engine = harness.engine().start()
+    videos = engine.submit([valid(prompt=f"flaky {n}", seconds=4) for n in range(3)])
+    done = engine.wait([v.id for v in videos], timeout=90)
+    assert [v.status for v in done] == [VideoStatus.COMPLETED] * 3, [v.error for v in done]
+    stats = harness.stats()
+    assert stats["requests"]["create-batch"] == 1  # no generation was repeated
+    assert stats["downloads"] == {v.external_video_id: 1 for v in done}
+
+
+def test_job_ending_error_fails_with_the_providers_message(harness: Harness) -> None:
+    harness.faults(outcomes=[{"prompt_contains": "doomed", "outcome": "error", "message": "GPU fell over"}])
+    engine = harness.engine().start()
+    (video,) = engine.submit([valid(prompt="a doomed scene", seconds=4)])
+    (done,) = engine.wait([video.id], timeout=30)
+    assert done.status is VideoStatus.FAILED
+    assert done.error == "GPU fell over"
+    assert done.external_video_id  # kept for reference
+
+
+def test_refused_create_fails_with_the_servers_detail(harness: Harness) -> None:
+    harness.faults(
+        outcomes=[{"prompt_contains": "forbidden", "outcome": "refuse", "message": "content policy"}]
+    )
+    engine = harness.engine().start()
+    (video,) = engine.submit([valid(prompt="something forbidden", seconds=4)])
+    (done,) = engine.wait([video.id], timeout=30)
+    assert done.status is VideoStatus.FAILED
+    assert done.error == "The provider refused the video: content policy"
+    assert done.external_video_id is None
+
+
+def test_unreachable_provider_fails_the_create_with_a_reason(harness: Harness) -> None:
+    engine = harness.engine()
+    harness.server.stop()
+    (video,) = engine.submit([valid(prompt="nobody home", seconds=4)])
+    engine.start()
+    (done,) = engine.wait([video.id], timeout=30)
+    assert done.status is VideoStatus.FAILED
+    assert done.error.startswith("Could not start the video: Mimio video API unreachable: ConnectError")
+
+
+def test_job_that_never_finishes_times_out_keeping_the_provider_id(harness: Harness) -> None:
+    harness.faults(outcomes=[{"prompt_contains": "forever", "outcome": "never"}])
+    engine = harness.engine(timeout=1.0).start()
+    (video,) = engine.submit([valid(prompt="render forever", seconds=4)])
+    (done,) = engine.wait([video.id], timeout=30)
+    assert done.status is VideoStatus.FAILED
+    assert done.error == (
+        f"Timed out after 1 seconds waiting for the provider. Its job {done.external_video_id} is kept: "
+        "Retry checks it again."
+    )
+    assert done.external_video_id
+
+
+def test_retry_after_timeout_recovers_the_same_job_without_a_new_generation(
+    harness: Harness, tmp_path: Path
+) -> None:
+    slow = start_in_thread(tmp_path / "slow-server", latency=3.0)
+    try:
+        harness.server = slow
+        engine = harness.engine(timeout=1.0).start()
+        (video,) = engine.submit([valid(prompt="slow but sure", seconds=4)])
+        (timed_out,) = engine.wait([video.id], timeout=30)
+        assert timed_out.status is VideoStatus.FAILED and timed_out.error.startswith("Timed out")
+        engine.settings = engine.settings.replace(timeout=60)
+        retried = engine.retry(video.id)
+        assert retried is not None and retried.status is VideoStatus.PROCESSING
+        (done,) = engine.wait([video.id], timeout=30)
+        assert done.status is VideoStatus.COMPLETED and done.error is None
+        assert done.external_video_id == timed_out.external_video_id
+        assert harness.stats()["requests"]["create"] == 1
+    finally:
+        slow.stop()
+
+
+def test_one_failing_item_in_a_batch_fails_alone(harness: Harness) -> None:
+    harness.faults(
+        outcomes=[{"prompt_contains": "bad apple", "outcome": "refuse", "message": "item refused"}]
+    )
+    engine = harness.engine().start()
+    videos = engine.submit(
+        [
+            valid(prompt="good one", seconds=4),
+            valid(prompt="bad apple", seconds=4),
+            valid(prompt="good two", seconds=4),
+        ]
+    )
+    done = engine.wait([v.id for v in videos], timeout=90)
+    assert [v.status for v in done] == [VideoStatus.COMPLETED, VideoStatus.FAILED, VideoStatus.COMPLETED]
+    assert done[1].error == "item refused"
+    assert harness.stats()["requests"]["create-batch"] == 1
+
+
+def test_dropped_download_retries_the_transfer_only(harness: Harness) -> None:
+    harness.faults(drop_downloads=1)
+    engine = harness.engine().start()
+    (video,) = engine.submit([valid(prompt="fragile transfer", seconds=4)])
+    (done,) = engine.wait([video.id], timeout=60)
+    assert done.status is VideoStatus.COMPLETED, done.error
+    stats = harness.stats()
+    assert stats["requests"]["create"] == 1
+    assert stats["requests"]["download"] == 2
+    assert stats["downloads"] == {done.external_video_id: 1}
+
+
+def test_download_that_keeps_failing_fails_then_retry_fetches_without_generating(harness: Harness) -> None:
+    harness.faults(http=[{"endpoint": "download", "status": 500, "times": 1000}])
+    engine = harness.engine().start()
+    (video,) = engine.submit([valid(prompt="stubborn download", seconds=4)])
+    (failed,) = engine.wait([video.id], timeout=60)
+    assert failed.status is VideoStatus.FAILED
+    assert failed.error.startswith("Download or storage failed 5 times")
+    assert f"The generated video {failed.external_video_id} is kept" in failed.error
+    harness.clear_faults()
+    engine.retry(video.id)
+    (done,) = engine.wait([video.id], timeout=60)
+    assert done.status is VideoStatus.COMPLETED
+    assert done.external_video_id == failed.external_video_id
+    assert harness.stats()["requests"]["create"] == 1
+
+
+def test_cancel_a_queued_video(harness: Harness) -> None:
+    engine = harness.engine()
+    (video,) = engine.submit([valid(prompt="never mind", seconds=4)])
+    cancelled = engine.cancel(video.id)
+    assert (
+        cancelled is not None and cancelled.status is VideoStatus.FAILED and cancelled.error == "Cancelled."
+    )
+    engine.tick()
+    assert engine.store.get_video(video.id).status is VideoStatus.FAILED
+    assert "create" not in harness.stats()["requests"]

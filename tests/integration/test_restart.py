@@ -1,0 +1,121 @@
+"""Durability: a killed engine's work is finished by the next one, and two engines never share a video."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mimio_core.local_server.runner import start_in_thread
+from mimio_core.models import VideoStatus
+from mimio_core.store.sqlite import SQLiteStore
+from tests.conftest import Harness
+from tests.integration.test_pipeline import valid
+from tests.media import assert_playable_mp4
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker(data_dir: Path, **env: str) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "MIMIO_DATA_DIR": str(data_dir),
+        "MIMIO_POLL_INTERVAL": "0.2",
+        "MIMIO_LEASE_SECONDS": "1",
+        **env,
+    }
+    if "MIMIO_API_URL" not in env:
+        environment.pop("MIMIO_API_URL", None)
+    return subprocess.Popen([sys.executable, "-m", "mimio_core", "worker"], cwd=ROOT, env=environment)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+
+
+def test_killed_worker_mid_batch_is_resumed_and_each_video_downloaded_once(
+    harness: Harness, tmp_path: Path
+) -> None:
+    server = start_in_thread(tmp_path / "slow-server", latency=4.0, render_slots=2)
+    harness.server = server
+    try:
+        ids = [
+            v.id
+            for v in harness.engine().submit([valid(prompt=f"survivor {n}", seconds=4) for n in range(3)])
+        ]
+        store = SQLiteStore(harness.settings.data_dir / "mimio.sqlite3")
+        first = worker(harness.settings.data_dir, MIMIO_API_URL=server.url)
+        try:
+            wait_for(lambda: all(v.external_video_id for v in store.get_videos(ids)), 30, "the provider jobs")
+        finally:
+            kill(first)
+        assert all(v.status is VideoStatus.PROCESSING for v in store.get_videos(ids))
+
+        second = worker(harness.settings.data_dir, MIMIO_API_URL=server.url)
+        try:
+            wait_for(lambda: all(v.is_final for v in store.get_videos(ids)), 60, "the resumed videos")
+        finally:
+            stop(second)
+        done = store.get_videos(ids)
+        assert [v.status for v in done] == [VideoStatus.COMPLETED] * 3, [v.error for v in done]
+        stats = harness.stats()
+        assert stats["requests"]["create-batch"] == 1 and "create" not in stats["requests"]
+        assert stats["downloads"] == {v.external_video_id: 1 for v in done}
+        store.close()
+    finally:
+        server.stop()
+
+
+def test_killed_default_setup_resumes_with_its_embedded_server(harness: Harness, tmp_path: Path) -> None:
+    data_dir = tmp_path / "default-data"
+    settings = harness.settings.replace(data_dir=data_dir)
+    harness.settings = settings
+    ids = [v.id for v in harness.engine().submit([valid(prompt=f"offline {n}", seconds=4) for n in range(2)])]
+    store = SQLiteStore(data_dir / "mimio.sqlite3")
+    first = worker(data_dir, MIMIO_LOCAL_LATENCY="4")
+    try:
+        wait_for(lambda: all(v.external_video_id for v in store.get_videos(ids)), 30, "the provider jobs")
+    finally:
+        kill(first)
+    second = worker(data_dir, MIMIO_LOCAL_LATENCY="4")
+    try:
+        wait_for(lambda: all(v.is_final for v in store.get_videos(ids)), 60, "the resumed videos")
+    finally:
+        stop(second)
+    done = store.get_videos(ids)
+    assert [v.status for v in done] == [VideoStatus.COMPLETED] * 2, [v.error for v in done]
+    assert len(list((data_dir / "local-server" / "jobs").glob("*.json"))) == 2  # no job was created twice
+    for video in done:
+        assert_playable_mp4(data_dir / "files" / video.storage_path, video.size, 4)
+    store.close()
+
+
+def test_two_engines_on_one_data_directory_never_work_on_the_same_video(harness: Harness) -> None:
+    first, second = harness.engine(concurrency=6), harness.engine(concurrency=6)
+    videos = first.submit([valid(prompt=f"shared {n}", seconds=4) for n in range(3)])
+    videos += second.submit([valid(prompt=f"shared {n}", seconds=4) for n in range(3, 6)])
+    first.start()
+    second.start()
+    done = first.wait([v.id for v in videos], timeout=120)
+    assert [v.status for v in done] == [VideoStatus.COMPLETED] * 6, [v.error for v in done]
+    stats = harness.stats()
+    assert len(list((harness.server.service.work_dir / "jobs").glob("*.json"))) == 6
+    assert stats["downloads"] == {v.external_video_id: 1 for v in done}
