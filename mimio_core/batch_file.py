@@ -24,6 +24,10 @@ class BatchFileError(ValueError):
         super().__init__("\n".join(f"line {line}: {reason}" for line, reason in problems))
 
 
+def _unknown_fields(names: set[str]) -> str:
+    return f"unknown column(s) {', '.join(sorted(names))}; use {', '.join(COLUMNS)}"
+
+
 def _rows(text: str, suffix: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row) pairs; a row that cannot be parsed comes back as the reason."""
     if suffix in (".jsonl", ".ndjson", ".json") or text.lstrip().startswith("{"):
@@ -43,7 +47,7 @@ def _rows(text: str, suffix: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
         yield 1, f"the header must name a 'prompt' column (columns: {', '.join(COLUMNS)})"
         return
     if unknown:
-        yield 1, f"unknown column(s) {', '.join(sorted(unknown))}; use {', '.join(COLUMNS)}"
+        yield 1, _unknown_fields(unknown)
         return
     for row in reader:
         yield reader.line_num, row
@@ -66,6 +70,12 @@ def read_batch_file(
     for number, row in _rows(text, path.suffix.lower()):
         if isinstance(row, str):
             problems.append((number, row))
+            continue
+        if None in row:  # csv.DictReader files values beyond the header under None
+            problems.append((number, "more values than columns: put a value that contains a comma in quotes"))
+            continue
+        if unknown := set(row) - set(COLUMNS):
+            problems.append((number, _unknown_fields(unknown)))
             continue
         try:
             requests.append(

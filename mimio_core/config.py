@@ -7,6 +7,7 @@ Everything else receives a `Settings` object and never looks at the environment 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -73,7 +74,7 @@ def _positive(convert: Callable[[str], float | int]) -> Callable[[str, str], Any
             value = convert(raw)
         except ValueError:
             raise ConfigError(f"{key} must be a number, got {raw!r}") from None
-        if value <= 0:
+        if not 0 < value < math.inf:  # also refuses nan and inf
             raise ConfigError(f"{key} must be greater than 0, got {raw!r}")
         return value
 
@@ -85,7 +86,7 @@ def _non_negative_float(key: str, raw: str) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{key} must be a number, got {raw!r}") from None
-    if value < 0:
+    if not 0 <= value < math.inf:
         raise ConfigError(f"{key} must be 0 or more, got {raw!r}")
     return value
 

@@ -118,7 +118,7 @@ def check_reference(upload: ReferenceUpload, spec: ModelSpec, max_bytes: int) ->
         raise ValidationError(
             {
                 "reference": f"Reference file {name!r} is {len(upload.data) / 1_048_576:.1f} MB; "
-                f"the limit is {max_bytes / 1_048_576:.0f} MB."
+                f"the limit is {max_bytes / 1_048_576:g} MB."
             }
         )
     mime, description = detect_type(upload.data)
@@ -157,7 +157,7 @@ def _image_problem(data: bytes, mime: str) -> str | None:
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     return f"is {image.width}x{image.height} pixels, more than this app accepts"
                 image.load()
-                if image.format != IMAGE_MIMES[mime]:
+                if image.format != IMAGE_MIMES[mime].upper():  # Pillow says PNG, JPEG, WEBP
                     return f"decodes as {image.format}"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
         return f"cannot be decoded ({exc})"

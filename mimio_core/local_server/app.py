@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from mimio_core.catalogue import EMBEDDED_MODELS, MODELS
@@ -208,13 +208,15 @@ def create_app(service: LocalVideoService) -> FastAPI:
         return status_or_404(video_id)
 
     @app.get("/api/videos/{video_id}/download")
-    def download(video_id: str) -> StreamingResponse:
+    def download(video_id: str) -> Response:
         state = status_or_404(video_id)
         path = service.finished_file(video_id)
         if path is None:
             raise HTTPException(409, f"video {video_id} is {state['status']}, not completed")
+        if service.faults.take_download_fault("garble_downloads"):
+            return HTMLResponse("<html><body>upstream error</body></html>")
         size = path.stat().st_size
-        drop = service.faults.take_download_drop()
+        drop = service.faults.take_download_fault("drop_downloads")
 
         def body() -> Iterator[bytes]:
             sent = 0

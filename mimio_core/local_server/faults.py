@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Outcome = Literal["failed", "error", "never", "refuse"]
 ENDPOINTS = (
@@ -40,10 +41,16 @@ class OutcomeRule:
     message: str = "the provider could not generate this video"
 
 
+DownloadFault = Literal["drop_downloads", "garble_downloads"]
+
+
 @dataclass
 class Faults:
+    """Faults waiting to happen. Download faults are counts: `drop_downloads` breaks the next
+    downloads off halfway, `garble_downloads` answers them with an HTML page and status 200."""
+
     http: list[HttpFault] = field(default_factory=list)
-    drop_downloads: int = 0
+    downloads: Counter[str] = field(default_factory=Counter)
     outcomes: list[OutcomeRule] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -56,21 +63,23 @@ class Faults:
                     return fault
         return None
 
-    def take_download_drop(self) -> bool:
+    def take_download_fault(self, kind: DownloadFault) -> bool:
+        """Whether this download suffers `kind`, consuming one use of it."""
         with self._lock:
-            if self.drop_downloads > 0:
-                self.drop_downloads -= 1
+            if self.downloads[kind] > 0:
+                self.downloads[kind] -= 1
                 return True
         return False
 
     def outcome_for(self, prompt: str) -> OutcomeRule | None:
         return next((rule for rule in self.outcomes if rule.prompt_contains in prompt), None)
 
-    def update(self, spec: dict[str, object]) -> None:
+    def update(self, spec: dict[str, Any]) -> None:
         """Add faults from JSON such as `{"http": [{"endpoint": "status", "status": 500, "times": 2}],
-        "drop_downloads": 1, "outcomes": [{"prompt_contains": "x", "outcome": "error"}]}`."""
-        http = [HttpFault(**item) for item in spec.get("http", [])]  # type: ignore[union-attr]
-        outcomes = [OutcomeRule(**item) for item in spec.get("outcomes", [])]  # type: ignore[union-attr]
+        "drop_downloads": 1, "garble_downloads": 1,
+        "outcomes": [{"prompt_contains": "x", "outcome": "error"}]}`."""
+        http = [HttpFault(**item) for item in spec.get("http", [])]
+        outcomes = [OutcomeRule(**item) for item in spec.get("outcomes", [])]
         for fault in http:
             if fault.endpoint not in ENDPOINTS:
                 raise ValueError(f"unknown endpoint {fault.endpoint!r}; one of {', '.join(ENDPOINTS)}")
@@ -80,10 +89,11 @@ class Faults:
         with self._lock:
             self.http += http
             self.outcomes += outcomes
-            self.drop_downloads += int(spec.get("drop_downloads", 0))  # type: ignore[call-overload]
+            for kind in ("drop_downloads", "garble_downloads"):
+                self.downloads[kind] += int(spec.get(kind, 0))
 
     def clear(self) -> None:
         with self._lock:
             self.http.clear()
             self.outcomes.clear()
-            self.drop_downloads = 0
+            self.downloads.clear()

@@ -113,8 +113,10 @@ class MimioProvider(VideoProvider):
                 if stream:
                     response.read()
                 response.close()
-                if not is_transient_response(response.status_code):
+                if response.is_client_error and not is_transient_response(response.status_code):
                     raise ProviderRefused(error_detail(response))
+                if not is_transient_response(response.status_code, idempotent=idempotent):
+                    raise ProviderUnavailable(f"{self.label} failed: {error_detail(response)}")
                 if not self.policy.should_retry(attempt):
                     raise ProviderUnavailable(
                         f"{self.label} kept failing: {error_detail(response)} after {attempt + 1} attempts"

@@ -10,6 +10,9 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Answers that say the request was not acted on: the only ones after which a create is repeated,
+# since a 500 or a gateway error may come after the provider already started a billed job.
+NOT_ACTED_ON = frozenset({408, 425, 429, 503})
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,8 @@ class RetryPolicy:
         """Seconds to wait before attempt number `attempt + 1` (attempt counts from 0)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
-        backoff = min(self.base_delay * 2**attempt, self.max_delay)
         spread = (rng or random).uniform(-self.jitter, self.jitter)
-        return max(0.0, backoff * (1 + spread))
+        return min(max(0.0, self.base_delay * 2**attempt * (1 + spread)), self.max_delay)
 
     def should_retry(self, attempt: int) -> bool:
         return attempt + 1 < self.attempts
@@ -53,8 +55,9 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def is_transient_response(status_code: int) -> bool:
-    return status_code in TRANSIENT_STATUS
+def is_transient_response(status_code: int, *, idempotent: bool = True) -> bool:
+    """Whether an error answer is worth another try of the same request."""
+    return status_code in (TRANSIENT_STATUS if idempotent else NOT_ACTED_ON)
 
 
 def is_transient_error(error: Exception, *, idempotent: bool) -> bool:

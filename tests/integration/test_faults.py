@@ -150,3 +150,17 @@ def test_cancel_a_queued_video(harness: Harness) -> None:
     engine.tick()
     assert engine.store.get_video(video.id).status is VideoStatus.FAILED
     assert "create" not in harness.stats()["requests"]
+
+
+def test_a_download_that_is_not_a_video_fails_with_what_was_sent(harness: Harness) -> None:
+    harness.faults(garble_downloads=1)
+    engine = harness.engine().start()
+    (video,) = engine.submit([valid(prompt="garbled transfer", seconds=4)])
+    (done,) = engine.wait([video.id], timeout=60)
+    assert done.status is VideoStatus.FAILED
+    assert done.error.startswith(
+        "The provider's video could not be fetched: the provider's download is HTML document"
+    )
+    assert done.error.endswith("not a video")
+    assert done.storage_path is None
+    assert not list((harness.settings.data_dir / "files").rglob("*.mp4"))

@@ -1,0 +1,152 @@
+"""The command line end to end, as a person runs it: real processes, real files, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from mimio_core.local_server.runner import RunningServer
+from tests.media import assert_playable_mp4, png_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00\x01\x00\x00\x00" + b"\x00" * 200
+
+
+def cli(data_dir: Path, *args: str, api_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MIMIO_DATA_DIR": str(data_dir), "MIMIO_POLL_INTERVAL": "0.2", "COLUMNS": "200"}
+    env.pop("MIMIO_API_URL", None)
+    if api_url:
+        env["MIMIO_API_URL"] = api_url
+    return subprocess.run(
+        [sys.executable, "-m", "mimio_core", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def listed(data_dir: Path) -> list[dict[str, object]]:
+    result = cli(data_dir, "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_create_a_single_video_offline(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = cli(data, "create", "a red fox running through snow", "--seconds", "4", "--size", "1280x720")
+    assert result.returncode == 0, result.stderr
+    assert "completed a red fox running through snow" in result.stdout
+    (video,) = listed(data)
+    assert video["status"] == "completed" and video["progress"] == 100
+    assert_playable_mp4(data / "files" / str(video["storage_path"]), "1280x720", 4)
+
+
+def test_variations_in_a_named_project(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = cli(
+        data,
+        "create",
+        "waves at dusk",
+        "--title",
+        "Waves",
+        "--variations",
+        "2",
+        "--seconds",
+        "4",
+        "--project",
+        "Ads",
+    )
+    assert result.returncode == 0, result.stderr
+    videos = listed(data)
+    assert sorted(v["title"] for v in videos) == ["Waves - Variation 1", "Waves - Variation 2"]
+    assert len({v["project_id"] for v in videos}) == 1 and videos[0]["project_id"]
+    assert len({v["batch_id"] for v in videos}) == 1
+
+
+def test_an_executable_named_png_is_refused_and_nothing_recorded(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    evil = tmp_path / "evil.png"
+    evil.write_bytes(ELF)
+    result = cli(data, "create", "animate this", "--reference", str(evil))
+    assert result.returncode == 2
+    assert "Nothing was submitted" in result.stderr
+    assert "evil.png" in result.stderr and "ELF" in result.stderr
+    assert listed(data) == []
+
+
+def test_a_bad_batch_file_names_each_bad_line_and_submits_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    batch = tmp_path / "prompts.csv"
+    batch.write_text(
+        "prompt,title,model,size,seconds\n"
+        "a fine prompt,Fine,sora-2,720x1280,4\n"
+        ",Empty,sora-2,720x1280,4\n"
+        "too wide,Wide,sora-2,1792x1024,4\n"
+        "odd length,Odd,sora-2,720x1280,5\n"
+    )
+    result = cli(data, "batch", str(batch))
+    assert result.returncode == 2
+    err = " ".join(result.stderr.split())
+    assert "has 3 bad row(s)" in err
+    assert "line 3: Prompt is empty" in err
+    assert "line 4: sora-2 does not render 1792x1024" in err
+    assert "line 5: sora-2 makes videos of 4, 8, 12 seconds, not 5" in err
+    assert listed(data) == []
+
+
+def test_a_batch_with_a_failing_video_exits_non_zero_naming_it(tmp_path: Path, server: RunningServer) -> None:
+    httpx.post(
+        f"{server.url}/_admin/faults",
+        json={
+            "outcomes": [{"prompt_contains": "doomed", "outcome": "failed", "message": "the model gave up"}]
+        },
+    ).raise_for_status()
+    data = tmp_path / "data"
+    (tmp_path / "poster.png").write_bytes(png_bytes())
+    batch = tmp_path / "prompts.jsonl"
+    batch.write_text(
+        json.dumps({"prompt": "a happy scene", "title": "Happy", "seconds": 4, "reference": "poster.png"})
+        + "\n"
+        + json.dumps({"prompt": "a doomed scene", "title": "Doomed", "seconds": "4"})
+        + "\n"
+    )
+    result = cli(data, "batch", str(batch), api_url=server.url)
+    assert result.returncode == 1
+    err = " ".join(result.stderr.split())
+    assert "failed Doomed" in err and "the model gave up" in err
+    assert sorted((v["title"], v["status"]) for v in listed(data)) == [
+        ("Doomed", "failed"),
+        ("Happy", "completed"),
+    ]
+
+
+def test_serve_local_answers_health(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MIMIO_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mimio_core", "serve-local", "--port", str(port)], cwd=ROOT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "serve-local did not start"
+                time.sleep(0.2)
+        assert answer.json() == {"status": "ok", "models": ["sora-2", "sora-2-pro", "mimio-local"]}
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

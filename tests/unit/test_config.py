@@ -1,0 +1,167 @@
+"""Tests for reading configuration from the environment and a secrets mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mimio_core.config import SETTINGS, ConfigError, Settings, load_settings
+
+
+def test_defaults_without_environment_or_secrets():
+    settings = load_settings(environ={})
+    assert settings == Settings(
+        api_url=None,
+        data_dir=Path("data"),
+        poll_interval=3.0,
+        timeout=600.0,
+        concurrency=3,
+        lease_seconds=30.0,
+        http_timeout=30.0,
+        max_reference_bytes=25 * 1024 * 1024,
+        local_latency=0.0,
+        local_render_slots=1,
+        log_level="INFO",
+    )
+    assert isinstance(settings.concurrency, int)
+    assert isinstance(settings.poll_interval, float)
+
+
+def test_environment_overrides_every_default():
+    settings = load_settings(
+        environ={
+            "MIMIO_API_URL": "https://videos.example.com/",
+            "MIMIO_DATA_DIR": "/srv/mimio",
+            "MIMIO_POLL_INTERVAL": "0.5",
+            "MIMIO_TIMEOUT": "120",
+            "MIMIO_CONCURRENCY": " 7 ",
+            "MIMIO_LEASE_SECONDS": "12",
+            "MIMIO_HTTP_TIMEOUT": "4.5",
+            "MIMIO_MAX_REFERENCE_MB": "0.5",
+            "MIMIO_LOCAL_LATENCY": "0",
+            "MIMIO_LOCAL_RENDER_SLOTS": "2",
+            "MIMIO_LOG_LEVEL": " debug ",
+        }
+    )
+    assert settings == Settings(
+        api_url="https://videos.example.com",
+        data_dir=Path("/srv/mimio"),
+        poll_interval=0.5,
+        timeout=120.0,
+        concurrency=7,
+        lease_seconds=12.0,
+        http_timeout=4.5,
+        max_reference_bytes=524288,
+        local_latency=0.0,
+        local_render_slots=2,
+        log_level="DEBUG",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
+        ("https://x.example/api///", "https://x.example/api"),
+        ("  https://x.example/  ", "https://x.example"),
+        ("", None),
+        ("   ", None),
+    ],
+)
+def test_api_url_is_normalised(raw, expected):
+    assert load_settings(environ={"MIMIO_API_URL": raw}).api_url == expected
+
+
+def test_data_dir_expands_home(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/tester")
+    assert load_settings(environ={"MIMIO_DATA_DIR": "~/mimio"}).data_dir == Path("/home/tester/mimio")
+
+
+def test_secrets_are_used_when_environment_lacks_the_key():
+    settings = load_settings(
+        environ={}, secrets={"MIMIO_API_URL": "https://secret.example/", "MIMIO_CONCURRENCY": 5}
+    )
+    assert (settings.api_url, settings.concurrency) == ("https://secret.example", 5)
+
+
+def test_environment_wins_over_secrets():
+    settings = load_settings(
+        environ={"MIMIO_API_URL": "http://env.example", "MIMIO_CONCURRENCY": "2"},
+        secrets={"MIMIO_API_URL": "https://secret.example", "MIMIO_CONCURRENCY": 9, "MIMIO_TIMEOUT": 60},
+    )
+    assert (settings.api_url, settings.concurrency, settings.timeout) == ("http://env.example", 2, 60.0)
+
+
+def test_empty_environment_value_still_wins_over_a_secret_url():
+    settings = load_settings(
+        environ={"MIMIO_API_URL": ""}, secrets={"MIMIO_API_URL": "https://secret.example"}
+    )
+    assert settings.api_url is None
+
+
+def test_process_environment_is_read_when_no_mapping_given(monkeypatch):
+    monkeypatch.setenv("MIMIO_CONCURRENCY", "11")
+    monkeypatch.delenv("MIMIO_API_URL", raising=False)
+    assert load_settings().concurrency == 11
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "message"),
+    [
+        ("MIMIO_CONCURRENCY", "0", "MIMIO_CONCURRENCY must be greater than 0, got '0'"),
+        ("MIMIO_CONCURRENCY", "2.5", "MIMIO_CONCURRENCY must be a number, got '2.5'"),
+        ("MIMIO_POLL_INTERVAL", "abc", "MIMIO_POLL_INTERVAL must be a number, got 'abc'"),
+        ("MIMIO_POLL_INTERVAL", "", "MIMIO_POLL_INTERVAL must be a number, got ''"),
+        ("MIMIO_TIMEOUT", "-1", "MIMIO_TIMEOUT must be greater than 0, got '-1'"),
+        ("MIMIO_LEASE_SECONDS", "0", "MIMIO_LEASE_SECONDS must be greater than 0, got '0'"),
+        ("MIMIO_HTTP_TIMEOUT", "fast", "MIMIO_HTTP_TIMEOUT must be a number, got 'fast'"),
+        ("MIMIO_MAX_REFERENCE_MB", "0", "MIMIO_MAX_REFERENCE_MB must be greater than 0, got '0'"),
+        ("MIMIO_LOCAL_LATENCY", "-0.1", "MIMIO_LOCAL_LATENCY must be 0 or more, got '-0.1'"),
+        ("MIMIO_LOCAL_LATENCY", "x", "MIMIO_LOCAL_LATENCY must be a number, got 'x'"),
+        ("MIMIO_LOCAL_RENDER_SLOTS", "0", "MIMIO_LOCAL_RENDER_SLOTS must be greater than 0, got '0'"),
+        ("MIMIO_API_URL", "ftp://x", "MIMIO_API_URL must start with http:// or https://, got 'ftp://x'"),
+        (
+            "MIMIO_API_URL",
+            "localhost:8000",
+            "MIMIO_API_URL must start with http:// or https://, got 'localhost:8000'",
+        ),
+        (
+            "MIMIO_LOG_LEVEL",
+            "verbose",
+            "MIMIO_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got 'verbose'",
+        ),
+    ],
+)
+def test_bad_values_raise_config_error_naming_the_key(key, raw, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={key: raw})
+    assert str(caught.value) == message
+
+
+def test_bad_secret_is_reported_like_a_bad_environment_value():
+    with pytest.raises(ConfigError, match=r"^MIMIO_CONCURRENCY must be greater than 0, got '-4'$"):
+        load_settings(environ={}, secrets={"MIMIO_CONCURRENCY": -4})
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_nan_is_refused():
+    with pytest.raises(ConfigError):
+        load_settings(environ={"MIMIO_POLL_INTERVAL": "nan"})
+
+
+def test_replace_returns_a_changed_copy():
+    settings = load_settings(environ={})
+    changed = settings.replace(concurrency=9, api_url="http://x")
+    assert (changed.concurrency, changed.api_url, changed.timeout) == (9, "http://x", 600.0)
+    assert (settings.concurrency, settings.api_url) == (3, None)
+
+
+def test_every_setting_is_documented_with_a_unique_key():
+    keys = [s.key for s in SETTINGS]
+    assert len(keys) == len(set(keys)) == 11
+    assert all(k.startswith("MIMIO_") and s.description for k, s in zip(keys, SETTINGS, strict=True))
