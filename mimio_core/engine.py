@@ -25,9 +25,9 @@ from mimio_core.models import LOCAL_USER_ID, CheckedReference, TrackedVideo, Val
 from mimio_core.providers.base import (
     JobRequest,
     JobState,
-    JobStatus,
     ProviderError,
     ProviderRefused,
+    ProviderUnavailable,
     StartedJob,
     VideoProvider,
 )
@@ -53,6 +53,16 @@ def as_variations(request: ValidRequest, count: int) -> list[ValidRequest]:
 
 def _same_generation(video: TrackedVideo) -> tuple[str, str, str, int, str | None]:
     return (video.prompt, video.model, video.size, video.seconds, video.reference_path)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _minutes(seconds: float) -> str:
@@ -86,10 +96,27 @@ class Engine:
     # lifecycle of the engine itself
     def start(self) -> Engine:
         if self._loop is None:
+            self._release_dead_engines()
             self._loop = threading.Thread(target=self._run, name="mimio-engine", daemon=True)
             self._loop.start()
             log.info("engine %s started", self.owner)
         return self
+
+    def _release_dead_engines(self) -> None:
+        """Free the leases of engines on this machine whose process has gone (a crash or a kill), so a
+        restart resumes their videos at once instead of after the lease runs out."""
+        host = socket.gethostname()
+        for owner in self.store.lease_owners():
+            owner_host, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            if (
+                owner_host == host
+                and pid.isdigit()
+                and int(pid) != os.getpid()
+                and not _process_alive(int(pid))
+            ):
+                released = self.store.release_leases(owner)
+                log.info("engine %s is gone; resuming its %d video(s)", owner, released)
 
     def stop(self) -> None:
         """Stop working; unfinished videos stay in the store for the next engine to resume."""
@@ -161,16 +188,20 @@ class Engine:
         video = self.store.get_video(video_id)
         if video is None or video.status is not F:
             return video
-        status = self._provider_status(video.external_video_id)
+        status = None
+        if video.external_video_id and video.error != CANCELLED:
+            status = self.provider.statuses([video.external_video_id]).get(video.external_video_id)
+            if status is None:  # unknown is not "gone": a new generation now could be billed twice
+                raise ProviderUnavailable(
+                    f"Could not check job {video.external_video_id} with the provider; nothing was changed. "
+                    "Try again in a moment."
+                )
         if status is not None and status.state is not JobState.FAILED:
             retried = self.store.transition(video_id, F, P, error=None, started_at=time.time())
         else:
             retried = self.store.transition(video_id, F, Q, error=None, progress=0)
         self._wake.set()
         return retried
-
-    def _provider_status(self, job_id: str | None) -> JobStatus | None:
-        return self.provider.statuses([job_id]).get(job_id) if job_id else None
 
     def wait(
         self,

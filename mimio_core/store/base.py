@@ -61,7 +61,8 @@ class VideoStore(ABC):
     # videos
     @abstractmethod
     def insert_videos(self, videos: list[NewVideo]) -> list[TrackedVideo]:
-        """Record all of them in one transaction, as `queued`."""
+        """Record all of them in one transaction, as `queued`; `ProjectError` (and nothing recorded)
+        when a project is not the user's."""
 
     @abstractmethod
     def get_video(self, video_id: str) -> TrackedVideo | None: ...
@@ -127,6 +128,14 @@ class VideoStore(ABC):
     def hold_leases(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
         """Renew this engine's leases, take over `processing` videos whose lease ran out, and return
         every `processing` video this engine now holds. This is how unfinished work resumes."""
+
+    @abstractmethod
+    def lease_owners(self) -> set[str]:
+        """Engines that hold a lease on some video now."""
+
+    @abstractmethod
+    def release_leases(self, owner: str) -> int:
+        """Drop every lease of an engine known to be dead, so its work resumes without waiting."""
 
     @abstractmethod
     def close(self) -> None: ...

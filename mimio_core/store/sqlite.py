@@ -186,6 +186,12 @@ class SQLiteStore(VideoStore):
     def insert_videos(self, videos: list[NewVideo]) -> list[TrackedVideo]:
         now = time.time()
         with self._transaction() as db:
+            for user_id, project_id in {(v.user_id, v.project_id) for v in videos if v.project_id}:
+                owned = db.execute(
+                    "SELECT 1 FROM projects WHERE id = ? AND user_id = ?", (project_id, user_id)
+                )
+                if owned.fetchone() is None:
+                    raise ProjectError(f"Project {project_id} does not exist (it may have been deleted).")
             for offset, video in enumerate(videos):
                 db.execute(
                     "INSERT INTO videos (id, user_id, project_id, title, prompt, model, size,"
@@ -319,6 +325,19 @@ class SQLiteStore(VideoStore):
                 (owner,),
             ).fetchall()
         return [_video(row) for row in rows]
+
+    def lease_owners(self) -> set[str]:
+        return {
+            row[0]
+            for row in self._query("SELECT DISTINCT lease_owner FROM videos WHERE lease_owner IS NOT NULL")
+        }
+
+    def release_leases(self, owner: str) -> int:
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE videos SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?",
+                (owner,),
+            ).rowcount
 
     def close(self) -> None:
         with self._lock:

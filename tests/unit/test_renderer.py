@@ -284,3 +284,18 @@ def test_caption_wrap_limits_lines_with_ellipsis() -> None:
     long_word = _wrap("y" * 100, font, 150, 3, "...")
     assert 1 < len(long_word) <= 3
     assert all(font.getlength(line) <= 150 for line in long_word)
+
+
+def test_variation_seeds_change_the_scene_and_the_zoom_but_not_the_first_reference_frame(
+    tmp_path: Path,
+) -> None:
+    def frames(name: str, seed: int, reference: bytes | None = None) -> list[np.ndarray]:
+        out = tmp_path / name
+        render_video(RenderSpec("one prompt", W, H, seconds=1, fps=6, reference=reference, seed=seed), out)
+        return [frame[: H // 2] for frame in _probe(out)["frames"]]  # above the caption band
+
+    assert _mad(frames("s0.mp4", 0)[0], frames("s1.mp4", 1)[0]) > 5
+    image = _encode_png(_test_image(640, 480))
+    centre, corner = frames("r0.mp4", 0, image), frames("r1.mp4", 1, image)
+    assert _mad(centre[0], corner[0]) < 1  # the reference itself always opens the video
+    assert _mad(centre[-1], corner[-1]) > 3  # then each variation zooms somewhere else

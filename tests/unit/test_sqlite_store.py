@@ -425,3 +425,12 @@ def test_blank_project_name_is_refused(store, name):
         store.create_project(USER, name)
     assert str(caught.value) == "A project needs a name."
     assert store.list_projects(USER) == []
+
+
+def test_videos_cannot_be_filed_under_another_users_or_a_missing_project(store):
+    theirs = store.create_project(OTHER, "Theirs")
+    for project_id in (theirs.id, "no-such-project"):
+        pattern = rf"^Project {project_id} does not exist \(it may have been deleted\)\.$"
+        with pytest.raises(ProjectError, match=pattern):
+            store.insert_videos([video(1), video(2, project_id=project_id)])
+    assert store.count_videos(USER) == 0
