@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from mimio_core.catalogue import EMBEDDED_MODELS, MODELS
-from mimio_core.local_server.faults import ENDPOINTS
+from mimio_core.local_server.faults import ENDPOINTS, Faults
 from mimio_core.local_server.service import Job, LocalVideoService, NewJob
 from mimio_core.models import ReferenceUpload
 from mimio_core.validation import ValidationError, check_reference
@@ -55,9 +55,10 @@ def _endpoint(request: Request) -> str:
 
 
 def _checked(
-    prompt: str, model: str, size: str, seconds: str | int, reference: bytes | None, name: str
+    prompt: str, model: str, size: str, seconds: str | int, reference: bytes | None, name: str, faults: Faults
 ) -> NewJob:
-    """Refuse what the real provider would refuse, with the same kind of message."""
+    """Refuse what the real provider would refuse, with the same kind of message (and what a
+    `refuse` fault rule says to refuse)."""
     if not prompt.strip():
         raise HTTPException(400, "prompt must not be empty")
     if model not in EMBEDDED_MODELS:
@@ -75,6 +76,9 @@ def _checked(
             check_reference(ReferenceUpload(name, reference), spec, MAX_REFERENCE_BYTES)
         except ValidationError as exc:
             raise HTTPException(400, str(exc)) from None
+    rule = faults.outcome_for(prompt)
+    if rule is not None and rule.outcome == "refuse":
+        raise HTTPException(400, rule.message)
     return NewJob(prompt=prompt, model=model, size=size, seconds=int(seconds), reference=reference)
 
 
@@ -102,28 +106,21 @@ def create_app(service: LocalVideoService) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"status": "ok", "models": list(EMBEDDED_MODELS)}
 
-    def refuse_by_rule(prompt: str) -> None:
-        rule = service.faults.outcome_for(prompt)
-        if rule is not None and rule.outcome == "refuse":
-            raise HTTPException(400, rule.message)
-
-    async def reference_bytes(upload: UploadFile | None) -> tuple[bytes | None, str]:
-        if upload is None:
-            return None, ""
-        return await upload.read(), upload.filename or "reference"
-
-    @app.post("/api/videos/create")
-    async def create(
+    async def form_job(
         prompt: str = Form(...),
         model: str = Form("sora-2"),
         size: str = Form("720x1280"),
         seconds: str = Form("8"),
         project_id: str | None = Form(None),
         image_reference: UploadFile | None = File(None),
-    ) -> dict[str, Any]:
-        data, name = await reference_bytes(image_reference)
-        new = _checked(prompt, model, size, seconds, data, name)
-        refuse_by_rule(prompt)
+    ) -> NewJob:
+        """The multipart fields shared by create and create-variations, checked."""
+        data = await image_reference.read() if image_reference is not None else None
+        name = (image_reference.filename if image_reference is not None else None) or "reference"
+        return _checked(prompt, model, size, seconds, data, name, service.faults)
+
+    @app.post("/api/videos/create")
+    def create(new: NewJob = Depends(form_job)) -> dict[str, Any]:
         (job,) = service.create(new)
         return {
             **_started(job),
@@ -135,18 +132,9 @@ def create_app(service: LocalVideoService) -> FastAPI:
         }
 
     @app.post("/api/videos/create-variations")
-    async def create_variations(
-        prompt: str = Form(...),
-        variations: int = Form(..., ge=1, le=3),
-        model: str = Form("sora-2"),
-        size: str = Form("720x1280"),
-        seconds: str = Form("8"),
-        project_id: str | None = Form(None),
-        image_reference: UploadFile | None = File(None),
+    def create_variations(
+        variations: int = Form(..., ge=1, le=3), new: NewJob = Depends(form_job)
     ) -> dict[str, Any]:
-        data, name = await reference_bytes(image_reference)
-        new = _checked(prompt, model, size, seconds, data, name)
-        refuse_by_rule(prompt)
         jobs = service.create(new, count=variations)
         return {
             "success": True,
@@ -160,11 +148,8 @@ def create_app(service: LocalVideoService) -> FastAPI:
     def create_batch(body: BatchBody) -> dict[str, Any]:
         items = []
         for item in body.videos:
-            rule = service.faults.outcome_for(item.prompt)
             try:
-                new = _checked(item.prompt, item.model, item.size, item.seconds, None, "")
-                if rule is not None and rule.outcome == "refuse":
-                    raise HTTPException(400, rule.message)
+                new = _checked(item.prompt, item.model, item.size, item.seconds, None, "", service.faults)
             except HTTPException as refused:
                 items.append(
                     {"success": False, "video_id": "", "status": "failed", "message": refused.detail}
