@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -125,9 +126,8 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
         "available_models": runtime.provider.models,
     }
     try:
-        project_id = _project_id(runtime, args.project)
         if args.command == "batch":
-            requests = read_batch_file(args.file, project_id=project_id, **limits)
+            requests = read_batch_file(args.file, **limits)
         else:
             reference = None
             if args.reference is not None:
@@ -139,9 +139,10 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
                 size=args.size,
                 seconds=args.seconds,
                 reference=reference,
-                project_id=project_id,
             )
             requests = as_variations(validate_request(request, **limits), args.variations)
+        # only once everything is valid: a refused submission must not leave a new project behind
+        project_id = _project_id(runtime, args.project)
     except BatchFileError as exc:
         err.print(f"[red]Nothing was submitted:[/red] {args.file} has {len(exc.problems)} bad row(s):")
         for line, reason in exc.problems:
@@ -153,7 +154,7 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
     except OSError as exc:
         err.print(f"[red]Nothing was submitted:[/red] cannot read {exc.filename}: {exc.strerror}")
         return EXIT_BAD_INPUT
-    videos = runtime.engine.submit(requests)
+    videos = runtime.engine.submit([replace(request, project_id=project_id) for request in requests])
     if args.no_wait:
         for video in videos:
             out.print(f"recorded {video.id}  {video.title}")

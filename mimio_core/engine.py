@@ -7,6 +7,7 @@ picks up exactly the work nobody holds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
 MAX_GROUP = 3  # the Mimio API starts at most 3 videos per call
 TRANSFER_ATTEMPTS = 3
+SCRATCH_MAX_AGE = 3600.0
 CANCELLED = "Cancelled."
 
 
@@ -53,6 +55,15 @@ def as_variations(request: ValidRequest, count: int) -> list[ValidRequest]:
 
 def _same_generation(video: TrackedVideo) -> tuple[str, str, str, int, str | None]:
     return (video.prompt, video.model, video.size, video.seconds, video.reference_path)
+
+
+def _process_place() -> str:
+    """This machine and PID namespace: a pid names the same process only within both."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:[").rstrip("]")
+    except OSError:
+        namespace = "unknown"
+    return f"{socket.gethostname()}.{namespace}"
 
 
 def _process_alive(pid: int) -> bool:
@@ -83,7 +94,7 @@ class Engine:
         transfer_policy: RetryPolicy = RetryPolicy(attempts=TRANSFER_ATTEMPTS, base_delay=1.0),
     ) -> None:
         self.store, self.files, self.provider, self.settings = store, files, provider, settings
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or f"{_process_place()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.transfer_policy = transfer_policy
         self.scratch = settings.data_dir / "tmp"
         self._wake = threading.Event()
@@ -92,25 +103,45 @@ class Engine:
         self._busy_lock = threading.Lock()
         self._calls = ThreadPoolExecutor(max(2, settings.concurrency), thread_name_prefix="mimio-call")
         self._loop: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
 
     # lifecycle of the engine itself
     def start(self) -> Engine:
         if self._loop is None:
             self._release_dead_engines()
+            self._remove_stale_scratch()
             self._loop = threading.Thread(target=self._run, name="mimio-engine", daemon=True)
+            self._heartbeat = threading.Thread(target=self._renew_leases, name="mimio-leases", daemon=True)
             self._loop.start()
+            self._heartbeat.start()
             log.info("engine %s started", self.owner)
         return self
+
+    def _renew_leases(self) -> None:
+        """Renew leases on a thread of their own: a tick stuck on a slow provider must not let them
+        lapse, or another engine would take the videos over and create them again."""
+        while not self._stopping.wait(self.settings.lease_seconds / 3):
+            try:
+                self.store.hold_leases(self.owner, self.settings.lease_seconds)
+            except Exception:
+                log.exception("renewing leases failed")
+
+    def _remove_stale_scratch(self) -> None:
+        """Partial downloads left by a killed process (a live transfer touches its file constantly)."""
+        cutoff = time.time() - SCRATCH_MAX_AGE
+        for path in self.scratch.glob("*.mp4") if self.scratch.is_dir() else ():
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
 
     def _release_dead_engines(self) -> None:
         """Free the leases of engines on this machine whose process has gone (a crash or a kill), so a
         restart resumes their videos at once instead of after the lease runs out."""
-        host = socket.gethostname()
+        place = _process_place()
         for owner in self.store.lease_owners():
-            owner_host, _, rest = owner.partition(":")
-            pid = rest.partition(":")[0]
+            owner_place, pid, *_ = [*owner.split(":"), "", ""]
             if (
-                owner_host == host
+                owner_place == place
                 and pid.isdigit()
                 and int(pid) != os.getpid()
                 and not _process_alive(int(pid))
@@ -122,8 +153,9 @@ class Engine:
         """Stop working; unfinished videos stay in the store for the next engine to resume."""
         self._stopping.set()
         self._wake.set()
-        if self._loop is not None:
-            self._loop.join(timeout=30)
+        for thread in (self._loop, self._heartbeat):
+            if thread is not None:
+                thread.join(timeout=30)
         self._calls.shutdown(wait=True, cancel_futures=True)
 
     def _run(self) -> None:
@@ -171,16 +203,28 @@ class Engine:
 
     def cancel(self, video_id: str) -> TrackedVideo | None:
         """Stop tracking a queued or processing video (it ends `failed`, "Cancelled.")."""
+        for _ in range(3):  # the engine may move it from queued to processing meanwhile
+            video = self.store.get_video(video_id)
+            if video is None or video.is_final:
+                return video
+            cancelled = self.store.transition(video_id, video.status, F, error=CANCELLED)
+            if cancelled is not None:
+                if video.external_video_id:
+                    self._delete_job(video.external_video_id)
+                return cancelled
+        return self.store.get_video(video_id)
+
+    def delete(self, video_id: str) -> None:
+        """Remove a video: stop it if it is still being made, then its record and its file."""
         video = self.store.get_video(video_id)
-        if video is None or video.is_final:
-            return video
-        cancelled = self.store.transition(video_id, video.status, F, error=CANCELLED)
-        if cancelled is not None and video.external_video_id:
-            try:
-                self.provider.delete(video.external_video_id)
-            except ProviderError as exc:
-                log.info("provider job %s not deleted after cancel: %s", video.external_video_id, exc)
-        return cancelled or self.store.get_video(video_id)
+        if video is None:
+            return
+        if not video.is_final:
+            self.cancel(video_id)
+        self.store.delete_video(video_id)
+        if video.storage_path:
+            self.files.delete(video.storage_path)
+        log.info("video %s deleted", video_id)
 
     def retry(self, video_id: str) -> TrackedVideo | None:
         """Try a failed video again. If its provider job finished or still runs (a timeout, a failed
@@ -228,22 +272,21 @@ class Engine:
     def tick(self) -> None:
         """Claim queued work, resume and renew held work, poll, time out, and start transfers."""
         lease = self.settings.lease_seconds
-        claimed = self.store.claim_queued(self.owner, self.settings.concurrency, lease)
-        held = self.store.hold_leases(self.owner, lease)
-        idle = [video for video in held if not self._is_busy(video.id)]
-        claimed_ids = {video.id for video in claimed}
-        # claimed now, or resumed after a stop that happened before the provider's answer was saved
-        to_create = [video for video in idle if video.external_video_id is None]
-        if to_create:
-            resumed = [v.id for v in to_create if v.id not in claimed_ids]
-            if resumed:
-                log.info("resuming %d video(s) whose create call was not recorded: %s", len(resumed), resumed)
-            self._start_creates(to_create)
+        with self._busy_lock:  # taken before reading: a call that ends meanwhile is seen next tick
+            busy = set(self._busy)
+        self.store.claim_queued(self.owner, self.settings.concurrency, lease)
+        idle = [video for video in self.store.hold_leases(self.owner, lease) if video.id not in busy]
+        waiting = [video for video in idle if video.external_video_id is None]
+        # a create call went out but its answer was never saved (the process stopped): the provider may
+        # have started it, so creating it again could bill twice; let a person decide
+        for video in (v for v in waiting if v.create_started_at is not None):
+            self._fail(
+                video,
+                "The app stopped while the provider was starting this video, so it is unknown whether it "
+                "started. Retry creates it again.",
+            )
+        self._start_creates([video for video in waiting if video.create_started_at is None])
         self._watch([video for video in idle if video.external_video_id is not None])
-
-    def _is_busy(self, video_id: str) -> bool:
-        with self._busy_lock:
-            return video_id in self._busy
 
     def _mark_busy(self, video_ids: Iterable[str]) -> None:
         with self._busy_lock:
@@ -269,19 +312,32 @@ class Engine:
         try:
             try:
                 requests = [self._job_request(video) for video in videos]
+                self.store.mark_creating([video.id for video in videos], self.owner)
                 started = self._call_create(requests)
             except ProviderRefused as exc:
                 started = [StartedJob(error=f"The provider refused the video: {exc}")] * len(videos)
-            except (ProviderError, OSError) as exc:
+            except ProviderError as exc:
                 started = [StartedJob(error=f"Could not start the video: {exc}")] * len(videos)
+            except Exception as exc:  # whatever it is, the video must not stay processing
+                log.exception("starting %d video(s) failed", len(videos))
+                started = [StartedJob(error=f"Could not start the video: {type(exc).__name__}: {exc}")] * len(
+                    videos
+                )
             for video, result in zip(videos, started, strict=True):
-                if result.job_id:
-                    self.store.update_progress(video.id, self.owner, 0, result.job_id)
-                    log.info("video %s started as provider job %s", video.id, result.job_id)
-                else:
+                if not result.job_id:
                     self._fail(video, result.error or "The provider did not start the video.")
+                elif self.store.update_progress(video.id, self.owner, 0, result.job_id):
+                    log.info("video %s started as provider job %s", video.id, result.job_id)
+                else:  # cancelled or deleted while the call was out: do not leave a billed job running
+                    self._delete_job(result.job_id)
         finally:
             self._done(v.id for v in videos)
+
+    def _delete_job(self, job_id: str) -> None:
+        try:
+            self.provider.delete(job_id)
+        except ProviderError as exc:
+            log.info("provider job %s not deleted: %s", job_id, exc)
 
     def _call_create(self, requests: list[JobRequest]) -> list[StartedJob]:
         if len(requests) == 1:
@@ -340,6 +396,12 @@ class Engine:
         if self.store.transition(video.id, P, F, owner=self.owner, error=message):
             log.warning("video %s failed: %s", video.id, message)
 
+    def _drop_orphan(self, video_id: str, key: str) -> None:
+        """Remove a stored file no record points to (the video was cancelled or deleted meanwhile)."""
+        current = self.store.get_video(video_id)
+        if current is None or current.storage_path != key:
+            self.files.delete(key)
+
     # fetching finished videos
     def _transfer(self, video: TrackedVideo) -> None:
         """Download and store, retrying the transfer only: a new generation would be billed again."""
@@ -359,7 +421,9 @@ class Engine:
                     self._fail(video, f"The provider's video could not be fetched: {exc}")
                     return
                 except (ProviderError, OSError) as exc:
-                    if not self.transfer_policy.should_retry(attempt) or self._stopping.is_set():
+                    if self._stopping.is_set():
+                        return  # still processing: the next engine fetches it
+                    if not self.transfer_policy.should_retry(attempt):
                         self._fail(
                             video,
                             f"Download or storage failed {attempt + 1} times ({exc}). The generated video "
@@ -371,6 +435,8 @@ class Engine:
                     continue
                 if self.store.transition(video.id, P, C, owner=self.owner, storage_path=key):
                     log.info("video %s completed: %s", video.id, key)
+                else:
+                    self._drop_orphan(video.id, key)
                 return
         finally:
             self._done([video.id])

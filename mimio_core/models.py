@@ -93,6 +93,8 @@ class TrackedVideo:
     storage_path: str | None = None
     reference_path: str | None = None
     started_at: datetime | None = None
+    # set just before the provider's create call: a record with this and no job id was maybe created
+    create_started_at: datetime | None = None
     completed_at: datetime | None = None
 
     @property

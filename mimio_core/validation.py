@@ -51,10 +51,14 @@ def validate_request(
         errors["prompt"] = "Prompt is empty: describe the video you want."
     elif len(prompt) > MAX_PROMPT_CHARS:
         errors["prompt"] = f"Prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}."
+    elif not _is_text(prompt):
+        errors["prompt"] = "Prompt contains a broken character (half of an emoji?): retype or remove it."
 
     title = " ".join((request.title or "").split()) or default_title(prompt)
     if len(title) > MAX_TITLE_CHARS:
         errors["title"] = f"Title is {len(title)} characters; the limit is {MAX_TITLE_CHARS}."
+    elif not _is_text(title):
+        errors["title"] = "Title contains a broken character (half of an emoji?): retype or remove it."
 
     model_name = request.model or DEFAULT_MODEL
     spec = MODELS.get(model_name) if model_name in available_models else None
@@ -86,6 +90,15 @@ def validate_request(
         reference=reference,
         project_id=request.project_id or None,
     )
+
+
+def _is_text(value: str) -> bool:
+    """False for strings that cannot be stored as UTF-8 (lone surrogates from bad JSON escapes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_seconds(raw: int | str | None, spec: ModelSpec, errors: dict[str, str]) -> int | None:

@@ -86,7 +86,7 @@ def _started(job: Job, message: str = "Video generation started") -> dict[str, A
     return {"success": True, "video_id": job.id, "status": job.status, "message": message}
 
 
-def create_app(service: LocalVideoService) -> FastAPI:
+def create_app(service: LocalVideoService, *, admin: bool = True) -> FastAPI:
     app = FastAPI(title="Mimio embedded video API", docs_url=None, redoc_url=None)
 
     @app.middleware("http")
@@ -225,6 +225,14 @@ def create_app(service: LocalVideoService) -> FastAPI:
             raise HTTPException(404, f"video {video_id} not found")
         return {"success": True, "message": "deleted"}
 
+    if admin:
+        _add_admin_routes(app, service)
+    return app
+
+
+def _add_admin_routes(app: FastAPI, service: LocalVideoService) -> None:
+    """Fault injection and counters, for tests and demos; only served on loopback."""
+
     @app.post("/_admin/faults")
     def add_faults(spec: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -241,5 +249,3 @@ def create_app(service: LocalVideoService) -> FastAPI:
     @app.get("/_admin/stats")
     def stats() -> dict[str, Any]:
         return {"requests": dict(service.requests), "downloads": dict(service.downloads)}
-
-    return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -35,14 +36,27 @@ class RunningServer:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only then, and without it every second request on a
+    # kept-alive connection waits ~40 ms for a delayed ACK
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
 
 
-def _uvicorn(service: LocalVideoService) -> uvicorn.Server:
-    config = uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="off")
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: assume it is reachable from elsewhere
+        return False
+
+
+def _uvicorn(service: LocalVideoService, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Server:
+    """The `/_admin` fault routes exist only when the server listens on loopback alone."""
+    app = create_app(service, admin=_is_loopback(host))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     return uvicorn.Server(config)
 
 
@@ -81,8 +95,6 @@ def serve_forever(work_dir: Path, *, host: str, port: int, latency: float, rende
     """Run in the foreground until interrupted (`python -m mimio_core serve-local`)."""
     service = LocalVideoService(work_dir, latency=latency, render_slots=render_slots)
     try:
-        server = _uvicorn(service)
-        server.config.host, server.config.port = host, port
-        server.run()
+        _uvicorn(service, host, port).run()
     finally:
         service.close()

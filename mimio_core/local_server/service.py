@@ -7,6 +7,7 @@ jobs it accepted before and finishes the ones it had not rendered yet.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,9 +49,11 @@ class Job:
     status: str = "queued"
     completed_at: float | None = None
     error: str | None = None
+    rendered_at: float | None = None  # the MP4 is written; completed once the latency has passed
     frames_done: int = field(default=0, metadata={"runtime": True})
     frames_total: int = field(default=1, metadata={"runtime": True})
-    rendered_at: float | None = field(default=None, metadata={"runtime": True})
+    # another process sharing the work folder renders it: read its state from disk
+    foreign: bool = field(default=False, metadata={"runtime": True})
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,16 @@ class LocalVideoService:
             k: v for k, v in asdict(job).items() if not Job.__dataclass_fields__[k].metadata.get("runtime")
         }
         path = self._job_file(job.id)
-        temporary = path.with_suffix(".tmp")
+        temporary = path.with_name(f".{job.id}.{uuid.uuid4().hex}.tmp")
         temporary.write_text(json.dumps(record))
         os.replace(temporary, path)
+
+    def _read(self, path: Path) -> Job | None:
+        try:
+            return Job(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable job file %s: %s", path, exc)
+            return None
 
     def _load(self) -> None:
         for path in sorted(self.work_dir.glob("jobs/*.json")):
@@ -117,20 +128,48 @@ class LocalVideoService:
 
     def _adopt(self, path: Path) -> Job | None:
         """Take on a job from disk (accepted before a restart, or by another process sharing the
-        folder), rendering it again when it was not finished."""
-        try:
-            job = Job(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable job file %s: %s", path, exc)
+        folder), rendering it when it is unfinished and nobody else is rendering it."""
+        job = self._read(path)
+        if job is None:
             return None
         with self._lock:
             if job.id in self._jobs:
                 return self._jobs[job.id]
             self._jobs[job.id] = job
-        if job.status in ("queued", "in_progress") and job.outcome is None:
-            job.status = "queued"
+        if self._needs_render(job):
             self._pool.submit(self._render, job)
         return job
+
+    def _needs_render(self, job: Job) -> bool:
+        return job.outcome is None and job.status in ("queued", "in_progress") and job.rendered_at is None
+
+    @contextlib.contextmanager
+    def _render_lock(self, job_id: str) -> Iterator[bool]:
+        """An exclusive lock on the job's render, across processes; yields whether it was obtained."""
+        with (self.work_dir / "jobs" / f"{job_id}.lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+
+    def _sync_from_disk(self, job: Job) -> None:
+        """Bring a job's persisted state up to date with what is on disk (another process may have
+        rendered or finished it)."""
+        latest = self._read(self._job_file(job.id))
+        if latest is not None:
+            job.status, job.rendered_at = latest.status, latest.rendered_at
+            job.completed_at, job.error = latest.completed_at, latest.error
+
+    def _refresh_foreign(self, job: Job) -> None:
+        """Follow a job another process renders; take it over when that process has gone."""
+        self._sync_from_disk(job)
+        if self._needs_render(job):
+            with self._render_lock(job.id) as free:
+                if free:
+                    job.foreign = False
+                    self._pool.submit(self._render, job)
 
     # accepting
     def create(self, new: NewJob, count: int = 1) -> list[Job]:
@@ -161,7 +200,15 @@ class LocalVideoService:
         return jobs
 
     def _render(self, job: Job) -> None:
-        if self._stopping.is_set():
+        with self._render_lock(job.id) as mine:
+            if not mine:
+                job.foreign = True
+                return
+            self._render_locked(job)
+
+    def _render_locked(self, job: Job) -> None:
+        self._sync_from_disk(job)
+        if self._stopping.is_set() or not self._needs_render(job):
             return
         job.status = "in_progress"
         width, height = parse_size(job.size)
@@ -190,17 +237,20 @@ class LocalVideoService:
             log.warning("render of %s failed: %s", job.id, exc)
             self._finish(job, "failed", error=f"render failed: {exc}")
             return
-        job.rendered_at = time.time()
+        with self._lock:
+            job.rendered_at = time.time()
+            self._save(job)
 
     def _finish(self, job: Job, word: str, error: str | None = None) -> None:
-        job.status, job.error, job.completed_at = word, error, time.time()
-        self._save(job)
+        with self._lock:
+            job.status, job.error, job.completed_at = word, error, time.time()
+            self._save(job)
 
     # reporting
     def _progress(self, job: Job, now: float) -> int:
         """Both the frames and the simulated latency must be done: progress is the lesser share."""
         by_time = 1.0 if self.latency <= 0 else min(1.0, (now - job.created_at) / self.latency)
-        by_frames = 1.0 if job.outcome else job.frames_done / max(1, job.frames_total)
+        by_frames = 1.0 if job.outcome or job.rendered_at else job.frames_done / max(1, job.frames_total)
         return int(100 * min(by_time, by_frames))
 
     def status(self, job_id: str) -> dict[str, Any] | None:
@@ -210,6 +260,8 @@ class LocalVideoService:
             job = self._adopt(self._job_file(job_id))
         if job is None:
             return None
+        if job.foreign:
+            self._refresh_foreign(job)
         now = time.time()
         if job.status in ("queued", "in_progress"):
             latency_done = now >= job.created_at + self.latency

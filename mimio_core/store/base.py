@@ -19,6 +19,19 @@ class ProjectError(ValueError):
     """A project operation a person asked for cannot be done; the message says why."""
 
 
+MAX_PROJECT_NAME = 80
+
+
+def project_name(name: str) -> str:
+    """A project name tidied, or `ProjectError` saying what is wrong with it."""
+    name = " ".join(name.split())
+    if not name:
+        raise ProjectError("A project needs a name.")
+    if len(name) > MAX_PROJECT_NAME:
+        raise ProjectError(f"A project name can have at most {MAX_PROJECT_NAME} characters.")
+    return name
+
+
 @dataclass(frozen=True)
 class NewVideo:
     """The fields a video record starts with; it always starts `queued`."""
@@ -58,6 +71,20 @@ class VideoStore(ABC):
     @abstractmethod
     def get_project(self, user_id: str, project_id: str) -> Project | None: ...
 
+    @abstractmethod
+    def rename_project(
+        self, user_id: str, project_id: str, name: str, description: str | None = None
+    ) -> Project:
+        """`ProjectError` for a blank or taken name, or a project that is not the user's."""
+
+    @abstractmethod
+    def delete_project(self, user_id: str, project_id: str) -> None:
+        """Delete the project; its videos stay, without a project."""
+
+    @abstractmethod
+    def project_video_counts(self, user_id: str) -> dict[str, int]:
+        """Number of videos per project id (projects without videos are absent)."""
+
     # videos
     @abstractmethod
     def insert_videos(self, videos: list[NewVideo]) -> list[TrackedVideo]:
@@ -86,8 +113,13 @@ class VideoStore(ABC):
     @abstractmethod
     def update_progress(
         self, video_id: str, owner: str, progress: int, external_video_id: str | None
-    ) -> None:
-        """Save provider progress (and the job id once known) of a video this engine holds."""
+    ) -> bool:
+        """Save provider progress (never lower) and the job id once known, for a video this engine
+        holds; False when it no longer does (cancelled, deleted, or taken over)."""
+
+    @abstractmethod
+    def mark_creating(self, video_ids: list[str], owner: str) -> None:
+        """Note that a create call for these videos is about to go out (see `create_started_at`)."""
 
     # status changes: the only two doors, both checked against the state machine
     def transition(
@@ -160,6 +192,10 @@ class FileStorage(ABC):
 
     def read_bytes(self, key: str) -> bytes:
         return b"".join(self.open_chunks(key))
+
+    @abstractmethod
+    def media_source(self, key: str) -> str:
+        """What a player can load: a local file path, or a short-lived signed URL."""
 
     @abstractmethod
     def delete(self, key: str) -> None: ...

@@ -58,5 +58,8 @@ class LocalFileStorage(FileStorage):
             while chunk := src.read(chunk_size):
                 yield chunk
 
+    def media_source(self, key: str) -> str:
+        return str(self.path(key))
+
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mimio_core.models import Project, TrackedVideo, VideoStatus
-from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, VideoStore
+from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, VideoStore, project_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS videos (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     started_at REAL,
+    create_started_at REAL,
     completed_at REAL
 );
 CREATE INDEX IF NOT EXISTS videos_user_created ON videos (user_id, created_at DESC);
@@ -62,7 +63,6 @@ CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id);
 WRITABLE_FIELDS = frozenset(
     {"progress", "external_video_id", "error", "storage_path", "started_at", "completed_at"}
 )
-TIME_FIELDS = frozenset({"started_at", "completed_at"})
 
 
 def _time(value: float | None) -> datetime | None:
@@ -89,6 +89,7 @@ def _video(row: sqlite3.Row) -> TrackedVideo:
         created_at=_time(row["created_at"]),  # type: ignore[arg-type]
         updated_at=_time(row["updated_at"]),  # type: ignore[arg-type]
         started_at=_time(row["started_at"]),
+        create_started_at=_time(row["create_started_at"]),
         completed_at=_time(row["completed_at"]),
     )
 
@@ -154,9 +155,7 @@ class SQLiteStore(VideoStore):
 
     # projects
     def create_project(self, user_id: str, name: str, description: str = "") -> Project:
-        name = " ".join(name.split())
-        if not name:
-            raise ProjectError("A project needs a name.")
+        name = project_name(name)
         now = time.time()
         project_id = str(uuid.uuid4())
         try:
@@ -181,6 +180,42 @@ class SQLiteStore(VideoStore):
     def get_project(self, user_id: str, project_id: str) -> Project | None:
         rows = self._query("SELECT * FROM projects WHERE user_id = ? AND id = ?", (user_id, project_id))
         return _project(rows[0]) if rows else None
+
+    def rename_project(
+        self, user_id: str, project_id: str, name: str, description: str | None = None
+    ) -> Project:
+        name = project_name(name)
+        try:
+            with self._transaction() as db:
+                changed = db.execute(
+                    "UPDATE projects SET name = ?, description = coalesce(?, description), updated_at = ?"
+                    " WHERE id = ? AND user_id = ?",
+                    (
+                        name,
+                        None if description is None else description.strip(),
+                        time.time(),
+                        project_id,
+                        user_id,
+                    ),
+                ).rowcount
+        except sqlite3.IntegrityError:
+            raise ProjectError(f"You already have a project named {name!r}.") from None
+        project = self.get_project(user_id, project_id) if changed else None
+        if project is None:
+            raise ProjectError("That project does not exist (it may have been deleted).")
+        return project
+
+    def delete_project(self, user_id: str, project_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM projects WHERE id = ? AND user_id = ?", (project_id, user_id))
+
+    def project_video_counts(self, user_id: str) -> dict[str, int]:
+        rows = self._query(
+            "SELECT project_id, count(*) FROM videos WHERE user_id = ? AND project_id IS NOT NULL"
+            " GROUP BY project_id",
+            (user_id,),
+        )
+        return {row[0]: row[1] for row in rows}
 
     # videos
     def insert_videos(self, videos: list[NewVideo]) -> list[TrackedVideo]:
@@ -249,12 +284,22 @@ class SQLiteStore(VideoStore):
 
     def update_progress(
         self, video_id: str, owner: str, progress: int, external_video_id: str | None
-    ) -> None:
+    ) -> bool:
         with self._transaction() as db:
-            db.execute(
-                "UPDATE videos SET progress = ?, external_video_id = coalesce(?, external_video_id),"
-                " updated_at = ? WHERE id = ? AND status = 'processing' AND lease_owner = ?",
-                (max(0, min(100, progress)), external_video_id, time.time(), video_id, owner),
+            changed = db.execute(
+                "UPDATE videos SET progress = max(progress, ?), updated_at = ?,"
+                " external_video_id = coalesce(?, external_video_id)"
+                " WHERE id = ? AND status = 'processing' AND lease_owner = ?",
+                (max(0, min(100, progress)), time.time(), external_video_id, video_id, owner),
+            ).rowcount
+        return bool(changed)
+
+    def mark_creating(self, video_ids: list[str], owner: str) -> None:
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE videos SET create_started_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ?",
+                [(now, now, video_id, owner) for video_id in video_ids],
             )
 
     def _write_transition(
@@ -306,7 +351,8 @@ class SQLiteStore(VideoStore):
             for video_id in ids:
                 db.execute(
                     "UPDATE videos SET status = 'processing', progress = 0, error = NULL,"
-                    " external_video_id = NULL, started_at = ?, updated_at = ?, lease_owner = ?,"
+                    " external_video_id = NULL, create_started_at = NULL, started_at = ?, updated_at = ?,"
+                    " lease_owner = ?,"
                     " lease_expires_at = ? WHERE id = ?",
                     (now, now, owner, now + lease_seconds, video_id),
                 )

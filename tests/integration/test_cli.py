@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 
 from mimio_core.local_server.runner import RunningServer
+from mimio_core.models import LOCAL_USER_ID
+from mimio_core.store.sqlite import SQLiteStore
 from tests.media import assert_playable_mp4, png_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +83,16 @@ def test_an_executable_named_png_is_refused_and_nothing_recorded(tmp_path: Path)
     assert "Nothing was submitted" in result.stderr
     assert "evil.png" in result.stderr and "ELF" in result.stderr
     assert listed(data) == []
+
+
+def test_a_refused_create_leaves_no_new_project_behind(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = cli(data, "create", "   ", "--project", "Launch")
+    assert result.returncode == 2
+    assert "Prompt is empty" in result.stderr
+    store = SQLiteStore(data / "mimio.sqlite3")
+    assert store.list_projects(LOCAL_USER_ID) == []
+    store.close()
 
 
 def test_a_bad_batch_file_names_each_bad_line_and_submits_nothing(tmp_path: Path) -> None:

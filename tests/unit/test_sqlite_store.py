@@ -434,3 +434,12 @@ def test_videos_cannot_be_filed_under_another_users_or_a_missing_project(store):
         with pytest.raises(ProjectError, match=pattern):
             store.insert_videos([video(1), video(2, project_id=project_id)])
     assert store.count_videos(USER) == 0
+
+
+def test_progress_never_goes_backwards_while_processing(store):
+    store.insert_videos([video(1)])
+    store.claim_queued("a", 1, 30)
+    assert store.update_progress("v1", "a", 60, "job-1") is True
+    assert store.update_progress("v1", "a", 20, None) is True
+    assert store.get_video("v1").progress == 60
+    assert store.update_progress("v1", "someone-else", 90, None) is False

@@ -324,3 +324,12 @@ def test_empty_file_is_refused():
 
 def test_unnamed_reference_is_called_reference_in_messages():
     assert refusal(ReferenceUpload("", b"")) == "Reference file 'reference' is empty."
+
+
+def test_a_lone_surrogate_in_prompt_or_title_is_refused_before_it_reaches_the_database():
+    with pytest.raises(ValidationError) as refused:
+        validate_request(VideoRequest(prompt="a cat \ud83d", title="fox \udc00"), max_reference_bytes=1024)
+    assert refused.value.errors == {
+        "prompt": "Prompt contains a broken character (half of an emoji?): retype or remove it.",
+        "title": "Title contains a broken character (half of an emoji?): retype or remove it.",
+    }

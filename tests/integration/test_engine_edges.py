@@ -1,0 +1,142 @@
+"""Edges found in review: lost create answers, cancels racing a create, restarts of the embedded
+server, and two embedded servers sharing one work folder."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import mimio_core.local_server.service as service_module
+from mimio_core.local_server.app import create_app
+from mimio_core.local_server.runner import _is_loopback
+from mimio_core.local_server.service import LocalVideoService, NewJob
+from mimio_core.models import VideoStatus
+from mimio_core.providers.base import JobRequest
+from mimio_core.providers.mimio import MimioProvider
+from tests.conftest import Harness
+from tests.integration.test_pipeline import valid
+
+
+def test_a_create_whose_answer_was_lost_fails_instead_of_billing_twice(harness: Harness) -> None:
+    first = harness.engine()
+    (video,) = first.submit([valid(prompt="lost in transit", seconds=4)])
+    first.store.claim_queued(first.owner, 3, 0.01)
+    first.store.mark_creating([video.id], first.owner)  # ... and then the process died
+    time.sleep(0.05)
+    second = harness.engine()
+    second.tick()
+    done = second.store.get_video(video.id)
+    assert done.status is VideoStatus.FAILED
+    assert done.error == (
+        "The app stopped while the provider was starting this video, so it is unknown whether it started. "
+        "Retry creates it again."
+    )
+    assert "create" not in harness.stats()["requests"]
+
+
+def test_cancel_while_the_create_call_is_out_deletes_the_new_provider_job(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calling, release = threading.Event(), threading.Event()
+    original = MimioProvider.create
+
+    def slow_create(self: MimioProvider, request: JobRequest) -> str:
+        calling.set()
+        release.wait(10)
+        return original(self, request)
+
+    monkeypatch.setattr(MimioProvider, "create", slow_create)
+    engine = harness.engine().start()
+    (video,) = engine.submit([valid(prompt="changed my mind", seconds=4)])
+    assert calling.wait(10)
+    cancelled = engine.cancel(video.id)
+    assert cancelled.status is VideoStatus.FAILED and cancelled.error == "Cancelled."
+    release.set()
+    deadline = time.monotonic() + 10
+    while harness.stats()["requests"].get("delete") != 1:
+        assert time.monotonic() < deadline, harness.stats()
+        time.sleep(0.05)
+    assert list((harness.server.service.work_dir / "jobs").glob("*.json")) == []
+    assert engine.store.get_video(video.id).error == "Cancelled."
+
+
+def wait_status(service: LocalVideoService, job_id: str, word: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (status := service.status(job_id))["status"] != word:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    return status
+
+
+class CountingRenders:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        original = service_module.render_video
+
+        def counted(*args: object, **kwargs: object) -> None:
+            self.calls += 1
+            original(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(service_module, "render_video", counted)
+
+
+def test_a_restarted_embedded_server_keeps_finished_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renders = CountingRenders(monkeypatch)
+    first = LocalVideoService(tmp_path, latency=3.0)
+    (job,) = first.create(NewJob(prompt="rendered once", model="sora-2", size="720x1280", seconds=4))
+    deadline = time.monotonic() + 30
+    while first.status(job.id)["progress"] < 50 or job.rendered_at is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.close()
+    second = LocalVideoService(tmp_path, latency=3.0)
+    try:
+        assert second.status(job.id)["progress"] >= 50  # no going back to 0 %
+        wait_status(second, job.id, "completed")
+        assert second.finished_file(job.id) is not None
+        assert renders.calls == 1
+    finally:
+        second.close()
+
+
+def test_two_embedded_servers_on_one_folder_render_a_job_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renders = CountingRenders(monkeypatch)
+    first = LocalVideoService(tmp_path)
+    second = LocalVideoService(tmp_path)
+    try:
+        (job,) = first.create(NewJob(prompt="shared folder", model="sora-2-pro", size="1792x1024", seconds=4))
+        assert second.status(job.id)["status"] in ("queued", "in_progress")  # adopted from disk
+        wait_status(second, job.id, "completed")
+        wait_status(first, job.id, "completed")
+        assert renders.calls == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_fault_routes_exist_only_on_loopback(tmp_path: Path) -> None:
+    service = LocalVideoService(tmp_path)
+    try:
+        paths = {
+            admin: {route.path for route in create_app(service, admin=admin).routes}
+            for admin in (True, False)
+        }
+    finally:
+        service.close()
+    assert {"/_admin/faults", "/_admin/stats"} <= paths[True]
+    assert not any(path.startswith("/_admin") for path in paths[False])
+    assert "/api/videos/create" in paths[False]
+    assert [_is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "example.org")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
