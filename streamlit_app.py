@@ -1,12 +1,36 @@
-"""Mimio dashboard entry point (the full dashboard is the next issue; this page shows the engine's state)."""
-
-from __future__ import annotations
+"""Mimio dashboard: the frame around the pages (navigation and the sidebar)."""
 
 import streamlit as st
 
+from mimio_core.ui.projects import active_project_selector
+from mimio_core.ui.runtime import current_user_id, get_runtime, provider_answers
+
 st.set_page_config(page_title="Mimio", page_icon="🎬", layout="wide")
-st.title("Mimio")
-st.write(
-    "Batch AI video generation. The dashboard is on its way; meanwhile create videos from the terminal: "
-    '`python -m mimio_core create "a red fox running through snow"`.'
+
+navigation = st.navigation(
+    {
+        "Create": [
+            st.Page("pages/single.py", title="Single video", icon=":material/movie:", default=True),
+            st.Page("pages/variations.py", title="Variations", icon=":material/filter_3:"),
+            st.Page("pages/batch.py", title="Batch", icon=":material/view_list:"),
+        ],
+        "Library": [
+            st.Page("pages/my_videos.py", title="My Videos", icon=":material/video_library:"),
+            st.Page("pages/projects.py", title="Projects", icon=":material/folder:"),
+        ],
+    }
 )
+
+runtime = get_runtime()
+with st.sidebar:
+    st.markdown("### 🎬 Mimio")
+    st.caption(f":material/person: Local user `{current_user_id()[:8]}` (no sign-in configured)")
+    active_project_selector(runtime, current_user_id())
+    answers = provider_answers(runtime, runtime.provider_description)
+    st.caption(
+        f":material/{'cloud_done' if answers else 'cloud_off'}: {runtime.provider_description}"
+        f" · {'answering' if answers else 'not answering'}"
+    )
+    st.caption(f":material/database: {runtime.storage_description}")
+
+navigation.run()

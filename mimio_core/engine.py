@@ -314,18 +314,15 @@ class Engine:
                 requests = [self._job_request(video) for video in videos]
                 self.store.mark_creating([video.id for video in videos], self.owner)
                 started = self._call_create(requests)
-            except ProviderRefused as exc:
-                started = [StartedJob(error=f"The provider refused the video: {exc}")] * len(videos)
             except ProviderError as exc:
-                started = [StartedJob(error=f"Could not start the video: {exc}")] * len(videos)
+                started = [StartedJob(error=str(exc), refused=isinstance(exc, ProviderRefused))] * len(videos)
             except Exception as exc:  # whatever it is, the video must not stay processing
                 log.exception("starting %d video(s) failed", len(videos))
-                started = [StartedJob(error=f"Could not start the video: {type(exc).__name__}: {exc}")] * len(
-                    videos
-                )
+                started = [StartedJob(error=f"{type(exc).__name__}: {exc}", refused=False)] * len(videos)
             for video, result in zip(videos, started, strict=True):
                 if not result.job_id:
-                    self._fail(video, result.error or "The provider did not start the video.")
+                    why = "The provider refused the video" if result.refused else "Could not start the video"
+                    self._fail(video, f"{why}: {result.error or 'no reason given'}")
                 elif self.store.update_progress(video.id, self.owner, 0, result.job_id):
                     log.info("video %s started as provider job %s", video.id, result.job_id)
                 else:  # cancelled or deleted while the call was out: do not leave a billed job running

@@ -50,10 +50,12 @@ class JobRequest:
 
 @dataclass(frozen=True)
 class StartedJob:
-    """One item of a create call: a job id, or the provider's reason for refusing that item."""
+    """One item of a create call: a job id, or why it was not started (`refused`: the provider said
+    no to this item; otherwise it could not be asked)."""
 
     job_id: str | None = None
     error: str | None = None
+    refused: bool = True
 
 
 @dataclass(frozen=True)

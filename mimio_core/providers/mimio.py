@@ -181,7 +181,7 @@ class MimioProvider(VideoProvider):
         try:
             return StartedJob(job_id=self.create(request))
         except ProviderError as exc:
-            return StartedJob(error=str(exc))
+            return StartedJob(error=str(exc), refused=isinstance(exc, ProviderRefused))
 
     def _started(self, body: Any, expected: int) -> list[StartedJob]:
         items = body.get("videos") if isinstance(body, dict) else None
@@ -194,7 +194,7 @@ class MimioProvider(VideoProvider):
             for item in items[:expected]
         ]
         missing = expected - len(started)
-        return started + [StartedJob(error=f"{self.label} did not start this video")] * missing
+        return started + [StartedJob(error=f"{self.label} did not start this video", refused=False)] * missing
 
     # watching
     def statuses(self, job_ids: Collection[str]) -> dict[str, JobStatus]:

@@ -108,7 +108,7 @@ def test_one_failing_item_in_a_batch_fails_alone(harness: Harness) -> None:
     )
     done = engine.wait([v.id for v in videos], timeout=90)
     assert [v.status for v in done] == [VideoStatus.COMPLETED, VideoStatus.FAILED, VideoStatus.COMPLETED]
-    assert done[1].error == "item refused"
+    assert done[1].error == "The provider refused the video: item refused"
     assert harness.stats()["requests"]["create-batch"] == 1
 
 

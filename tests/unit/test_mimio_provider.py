@@ -340,7 +340,7 @@ def test_create_batch_pads_a_short_answer(api, provider):
     api.script("POST", "/api/videos/create-batch", Reply(body={"videos": [{"video_id": "job-a"}]}))
     assert provider.create_batch([REQUEST, REQUEST]) == [
         StartedJob(job_id="job-a"),
-        StartedJob(error="Mimio video API did not start this video"),
+        StartedJob(error="Mimio video API did not start this video", refused=False),
     ]
 
 

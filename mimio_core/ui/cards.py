@@ -1,0 +1,90 @@
+"""Status badges and the video card, shared by the progress panel and My Videos."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import streamlit as st
+
+from mimio_core.models import TrackedVideo, VideoStatus
+from mimio_core.providers.base import ProviderError
+from mimio_core.runtime import Runtime
+
+BADGES: dict[VideoStatus, tuple[str, str, str]] = {
+    VideoStatus.QUEUED: ("Queued", "gray", ":material/schedule:"),
+    VideoStatus.PROCESSING: ("Processing", "blue", ":material/autorenew:"),
+    VideoStatus.COMPLETED: ("Completed", "green", ":material/check_circle:"),
+    VideoStatus.FAILED: ("Failed", "red", ":material/error:"),
+}
+
+
+def status_badge(status: VideoStatus) -> None:
+    label, color, icon = BADGES[status]
+    st.badge(label, color=color, icon=icon)  # type: ignore[arg-type]
+
+
+def elapsed(video: TrackedVideo, now: float | None = None) -> str:
+    """How long the video has taken so far (or took), as "1m 05s"."""
+    end = video.completed_at.timestamp() if video.completed_at else (now or time.time())
+    if video.is_final and video.completed_at is None:
+        end = video.updated_at.timestamp()
+    seconds = max(0, int(end - video.created_at.timestamp()))
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def file_name(video: TrackedVideo) -> str:
+    """A meaningful download name: the title made file-safe, plus a short id."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", video.title).strip("-").lower()[:60] or "video"
+    return f"{slug}-{video.id[:8]}.mp4"
+
+
+def retry_video(runtime: Runtime, video_id: str) -> None:
+    try:
+        runtime.engine.retry(video_id)
+        st.toast("Retrying the video.", icon=":material/refresh:")
+    except ProviderError as exc:
+        st.toast(f"Could not retry: {exc}", icon=":material/error:")
+
+
+def video_card(
+    runtime: Runtime,
+    video: TrackedVideo,
+    key: str,
+    actions: Callable[[TrackedVideo, str], None] | None = None,
+) -> None:
+    """One video: badge, progress and elapsed time; the error and Retry when failed; player and
+    Download when completed. `actions` adds page-specific buttons (delete, use as template)."""
+    with st.container(border=True, key=f"card-{key}-{video.id}"):
+        head, badge = st.columns([4, 1], vertical_alignment="center")
+        head.markdown(f"**{video.title}**")
+        with badge:
+            status_badge(video.status)
+        st.caption(f"{video.model} · {video.size} · {video.seconds} s · {elapsed(video)}")
+        if video.status is VideoStatus.COMPLETED and video.storage_path:
+            path = video.storage_path
+            st.video(runtime.files.media_source(path))
+            st.download_button(
+                "Download",
+                data=lambda: runtime.files.read_bytes(path),
+                file_name=file_name(video),
+                mime="video/mp4",
+                on_click="ignore",
+                icon=":material/download:",
+                key=f"download-{key}-{video.id}",
+            )
+        elif video.status is VideoStatus.FAILED:
+            st.error(video.error or "Failed for an unknown reason.", icon=":material/error:")
+            st.button(
+                "Retry",
+                key=f"retry-{key}-{video.id}",
+                icon=":material/refresh:",
+                on_click=retry_video,
+                args=(runtime, video.id),
+            )
+        else:
+            waiting = "Waiting for a free slot" if video.status is VideoStatus.QUEUED else "Generating"
+            st.progress(video.progress / 100, text=f"{waiting}: {video.progress}%")
+        if actions is not None:
+            actions(video, key)

@@ -1,0 +1,150 @@
+"""The creation form's fields, written once for every creation page.
+
+Widgets keep their values in `st.session_state` under `<prefix>-<field>`, so the submit callback
+reads them there, and a link's query can pre-fill them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+
+from mimio_core.catalogue import MODELS
+from mimio_core.models import ReferenceUpload, VideoRequest
+from mimio_core.prefill import QUERY_KEYS, FormDefaults, defaults_from_query
+from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS, ValidationError, check_reference
+
+FIELDS = ("title", "prompt", "model", "size", "seconds")
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "mp4", "mov", "webm"]
+
+
+def state_key(prefix: str, field: str) -> str:
+    return f"{prefix}-{field}"
+
+
+def apply_query(prefixes: Sequence[str], models: Sequence[str], project_ids: Sequence[str]) -> FormDefaults:
+    """Pre-fill the forms from the URL query the first time it is seen (also after "Use as template"
+    when the fields already hold other values); notices say what was ignored."""
+    query = {key: st.query_params[key] for key in QUERY_KEYS if key in st.query_params}
+    defaults = defaults_from_query(query, models, project_ids)
+    seen_key = f"{prefixes[0]}-query-seen"
+    fresh = st.session_state.get(seen_key) != query
+    for prefix in prefixes:
+        values = {
+            "title": defaults.title,
+            "prompt": defaults.prompt,
+            "model": defaults.model,
+            "size": defaults.size,
+            "seconds": defaults.seconds,
+        }
+        for field, value in values.items():
+            if fresh or state_key(prefix, field) not in st.session_state:
+                st.session_state[state_key(prefix, field)] = value
+    if fresh:
+        st.session_state[seen_key] = query
+        for notice in defaults.notices:
+            st.toast(notice, icon=":material/info:")
+    return defaults
+
+
+def field_error(errors: Mapping[str, str], field: str) -> None:
+    if message := errors.get(field):
+        st.markdown(f":red[:material/error: {message}]")
+
+
+def video_fields(
+    prefix: str, models: Sequence[str], errors: Mapping[str, str], *, title_label: str = "Title"
+) -> None:
+    """Title, prompt (with its character count), model, size (the sizes that model allows), duration."""
+    st.text_input(
+        title_label,
+        key=state_key(prefix, "title"),
+        max_chars=MAX_TITLE_CHARS,
+        placeholder="Optional: taken from the prompt when empty",
+    )
+    field_error(errors, "title")
+    st.text_area(
+        "Prompt",
+        key=state_key(prefix, "prompt"),
+        max_chars=MAX_PROMPT_CHARS,
+        height=110,
+        placeholder="Describe the scene, the camera and the mood.",
+    )
+    field_error(errors, "prompt")
+    model_key, size_key, seconds_key = (state_key(prefix, f) for f in ("model", "size", "seconds"))
+    if st.session_state.get(model_key) not in models:
+        st.session_state[model_key] = models[0]
+    spec = MODELS[st.session_state[model_key]]
+    # a model change may leave a size or duration the new model does not make
+    if st.session_state.get(size_key) not in spec.sizes:
+        st.session_state[size_key] = spec.default_size
+    if st.session_state.get(seconds_key) not in spec.seconds:
+        st.session_state[seconds_key] = spec.default_seconds
+    model_col, size_col, seconds_col = st.columns([2, 1, 1])
+    with model_col:
+        st.selectbox("Model", models, key=model_key, format_func=lambda name: MODELS[name].label)
+        field_error(errors, "model")
+    with size_col:
+        st.selectbox("Size", spec.sizes, key=size_key)
+        field_error(errors, "size")
+    with seconds_col:
+        st.selectbox("Duration", spec.seconds, key=seconds_key, format_func=lambda s: f"{s} s")
+        field_error(errors, "seconds")
+
+
+def reference_uploader(prefix: str, errors: Mapping[str, str], max_bytes: int) -> None:
+    """Drag-and-drop reference with a preview and the type detected from its bytes."""
+    upload = st.file_uploader(
+        "Reference image (optional)",
+        type=UPLOAD_TYPES,
+        key=state_key(prefix, "reference"),
+        help="Becomes the first frame. PNG, JPEG or WebP; a video where the model takes one.",
+    )
+    if upload is not None:
+        spec = MODELS[st.session_state[state_key(prefix, "model")]]
+        try:
+            checked = check_reference(ReferenceUpload(upload.name, upload.getvalue()), spec, max_bytes)
+        except ValidationError as refused:
+            errors = {"reference": refused.errors["reference"], **errors}
+        else:
+            preview, about = st.columns([1, 2])
+            if checked.kind == "image":
+                preview.image(checked.data, width=160)
+            else:
+                preview.video(checked.data, format=checked.mime)
+            about.caption(f"Detected: {checked.mime}, {len(checked.data) / 1024:.0f} KB")
+    field_error(errors, "reference")
+
+
+def cost_estimate(prefixes: Sequence[str], copies: int = 1) -> None:
+    """The list-price estimate for what the form would create, when prices are known."""
+    total = 0.0
+    for prefix in prefixes:
+        values = read_values(prefix)
+        cost = MODELS[values["model"]].cost(values["size"], values["seconds"])
+        if cost is None:
+            return
+        total += cost * copies
+    st.caption(f":material/payments: Estimated cost: ${total:.2f} at list price")
+
+
+def read_values(prefix: str) -> dict[str, Any]:
+    return {field: st.session_state.get(state_key(prefix, field)) for field in FIELDS}
+
+
+def read_request(prefix: str, project_id: str | None, with_reference: bool = True) -> VideoRequest:
+    """The request the fields under `prefix` describe (not yet validated)."""
+    values = read_values(prefix)
+    upload = st.session_state.get(state_key(prefix, "reference")) if with_reference else None
+    reference = ReferenceUpload(upload.name, upload.getvalue()) if upload is not None else None
+    return VideoRequest(
+        prompt=values["prompt"] or "",
+        title=values["title"] or "",
+        model=values["model"],
+        size=values["size"],
+        seconds=values["seconds"],
+        reference=reference,
+        project_id=project_id,
+    )

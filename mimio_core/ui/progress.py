@@ -1,0 +1,49 @@
+"""The progress panel shown after a submit: overall progress, counts, and a card per video.
+
+It refreshes itself (a fragment on a timer) only while something is in flight; when the last video
+ends it reruns the page once, which recomputes the timer as off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import streamlit as st
+
+from mimio_core.models import TrackedVideo, VideoStatus
+from mimio_core.runtime import Runtime
+from mimio_core.ui.cards import video_card
+
+REFRESH = timedelta(seconds=2)
+
+
+def summary(videos: Sequence[TrackedVideo]) -> None:
+    """Overall progress and counts per status ("2 of 3 completed")."""
+    counts = {status: sum(v.status is status for v in videos) for status in VideoStatus}
+    overall = sum(100 if v.is_final else v.progress for v in videos) / max(1, len(videos))
+    done = counts[VideoStatus.COMPLETED] + counts[VideoStatus.FAILED]
+    st.progress(overall / 100, text=f"{done} of {len(videos)} finished")
+    cols = st.columns(4)
+    cols[0].metric("Completed", counts[VideoStatus.COMPLETED])
+    cols[1].metric("In progress", counts[VideoStatus.PROCESSING])
+    cols[2].metric("Queued", counts[VideoStatus.QUEUED])
+    cols[3].metric("Failed", counts[VideoStatus.FAILED])
+
+
+def progress_panel(runtime: Runtime, video_ids: list[str], key: str) -> None:
+    """Live panel for the videos of one run; the store is read on each tick, never session state."""
+    in_flight = any(not v.is_final for v in runtime.store.get_videos(video_ids))
+
+    @st.fragment(run_every=REFRESH if in_flight else None)
+    def panel() -> None:
+        videos = runtime.store.get_videos(video_ids)
+        summary(videos)
+        columns = st.columns(min(3, max(1, len(videos))))
+        for index, video in enumerate(videos):
+            with columns[index % len(columns)]:
+                video_card(runtime, video, key)
+        if in_flight and all(v.is_final for v in videos):
+            st.rerun()  # the whole page, so the timer is recomputed as off
+
+    panel()

@@ -1,0 +1,87 @@
+"""Submitting a creation form: validate everything, record nothing on error, never twice on a double click."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import streamlit as st
+
+from mimio_core.engine import as_variations
+from mimio_core.models import ValidRequest, VideoRequest
+from mimio_core.runtime import Runtime
+from mimio_core.store.base import ProjectError
+from mimio_core.ui.progress import progress_panel
+from mimio_core.ui.runtime import current_user_id
+from mimio_core.validation import ValidationError, validate_request
+
+# what a page hands over: the form rows as (row prefix, request), read when the button is pressed
+RowsReader = Callable[[], list[tuple[str, VideoRequest]]]
+
+
+def run_key(page: str) -> str:
+    return f"{page}-run"
+
+
+def row_errors(page: str, row: str) -> Mapping[str, str]:
+    """Validation messages of the last submit for one form row, by field."""
+    return st.session_state.get(f"{page}-errors", {}).get(row, {})
+
+
+def _submit(runtime: Runtime, page: str, read_rows: RowsReader, variations: int) -> None:
+    if st.session_state.get(run_key(page)):
+        return  # a second click of the same submit: the first one already recorded the videos
+    errors: dict[str, dict[str, str]] = {}
+    valid: list[ValidRequest] = []
+    for row, request in read_rows():
+        try:
+            valid.append(
+                validate_request(
+                    request,
+                    max_reference_bytes=runtime.settings.max_reference_bytes,
+                    available_models=runtime.provider.models,
+                )
+            )
+        except ValidationError as refused:
+            errors[row] = refused.errors
+    st.session_state[f"{page}-errors"] = errors
+    if errors:
+        return
+    if variations > 1:
+        valid = as_variations(valid[0], variations)
+    try:
+        videos = runtime.engine.submit(valid, current_user_id())
+    except ProjectError as exc:
+        st.session_state[f"{page}-errors"] = {row: {"project": str(exc)} for row, _ in read_rows()}
+        return
+    st.session_state[run_key(page)] = [video.id for video in videos]
+
+
+def _new_run(page: str) -> None:
+    st.session_state.pop(run_key(page), None)
+    st.session_state.pop(f"{page}-errors", None)
+
+
+def submit_and_follow(
+    runtime: Runtime, page: str, label: str, read_rows: RowsReader, variations: int = 1
+) -> None:
+    """The submit button, then the live progress panel of what it created, with "New" to start over."""
+    running = bool(st.session_state.get(run_key(page)))
+    submit, new = st.columns([3, 1])
+    submit.button(
+        label,
+        type="primary",
+        icon=":material/movie:",
+        disabled=running,
+        key=f"{page}-submit",
+        on_click=_submit,
+        args=(runtime, page, read_rows, variations),
+        width="stretch",
+    )
+    if any(errors.get("project") for errors in st.session_state.get(f"{page}-errors", {}).values()):
+        st.error(next(e["project"] for e in st.session_state[f"{page}-errors"].values() if "project" in e))
+    if running:
+        new.button(
+            "New", key=f"{page}-new", icon=":material/add:", on_click=_new_run, args=(page,), width="stretch"
+        )
+        st.divider()
+        progress_panel(runtime, st.session_state[run_key(page)], page)

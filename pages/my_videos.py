@@ -1,0 +1,94 @@
+"""My Videos: every video, newest first, with filters, a table, a gallery and actions."""
+
+import math
+from datetime import timedelta
+
+import streamlit as st
+
+from mimio_core.catalogue import MODELS
+from mimio_core.models import VideoStatus
+from mimio_core.store.base import VideoFilter
+from mimio_core.ui.cards import video_card
+from mimio_core.ui.library import TABLE_COLUMNS, video_actions, videos_table
+from mimio_core.ui.runtime import current_user_id, get_runtime
+
+PAGE_SIZES = {"Gallery": 12, "Table": 50}
+runtime = get_runtime()
+user_id = current_user_id()
+
+st.title("My Videos")
+st.caption("Everything you have made, newest first. Filter, play, download, retry, reuse or delete.")
+
+projects = {p.id: p.name for p in runtime.store.list_projects(user_id)}
+if "project" in st.query_params and "videos-project" not in st.session_state:
+    st.session_state["videos-project"] = (
+        st.query_params["project"] if st.query_params["project"] in projects else ""
+    )
+
+status_col, project_col, model_col, search_col = st.columns([1, 1, 1, 2])
+status = status_col.selectbox(
+    "Status", ["", *VideoStatus], key="videos-status", format_func=lambda s: str(s).title() if s else "All"
+)
+project = project_col.selectbox(
+    "Project", ["", *projects], key="videos-project", format_func=lambda p: projects.get(p, "All")
+)
+model = model_col.selectbox(
+    "Model", ["", *MODELS], key="videos-model", format_func=lambda m: MODELS[m].label if m else "All"
+)
+search = search_col.text_input("Search title and prompt", key="videos-search", placeholder="fox, ocean, ...")
+where = VideoFilter(
+    status=VideoStatus(status) if status else None,
+    project_id=project or None,
+    model=model or None,
+    search=search.strip() or None,
+)
+
+total = runtime.store.count_videos(user_id, where)
+view_col, page_col, count_col = st.columns([2, 1, 2], vertical_alignment="bottom")
+view = view_col.radio("View", list(PAGE_SIZES), horizontal=True, key="videos-view")
+pages = max(1, math.ceil(total / PAGE_SIZES[view]))
+page = page_col.number_input("Page", min_value=1, max_value=pages, step=1, key="videos-page")
+count_col.caption(f"{total} video{'s' if total != 1 else ''} · page {page} of {pages}")
+
+if total == 0:
+    if runtime.store.count_videos(user_id) == 0:
+        st.info("No videos yet. Create one on the **Single video** page, or a batch on **Batch**.", icon="🎬")
+    else:
+        st.info(
+            "No video matches these filters. Clear the search or pick another status.",
+            icon=":material/search:",
+        )
+    st.stop()
+
+offset = (int(page) - 1) * PAGE_SIZES[view]
+visible = runtime.store.list_videos(user_id, where, limit=PAGE_SIZES[view], offset=offset)
+in_flight = any(not v.is_final for v in visible)
+
+
+@st.fragment(run_every=timedelta(seconds=3) if in_flight else None)
+def library() -> None:
+    videos = runtime.store.get_videos([v.id for v in visible])
+    if view == "Table":
+        table = videos_table(videos, projects)
+        st.dataframe(
+            table, hide_index=True, column_config=TABLE_COLUMNS, column_order=list(table.columns)[:-1]
+        )
+        st.download_button(
+            "Export CSV",
+            data=table.to_csv(index=False),
+            file_name="mimio-videos.csv",
+            mime="text/csv",
+            icon=":material/table:",
+            on_click="ignore",
+        )
+    else:
+        actions = video_actions(runtime)
+        columns = st.columns(3)
+        for index, video in enumerate(videos):
+            with columns[index % 3]:
+                video_card(runtime, video, "library", actions)
+    if in_flight and all(v.is_final for v in videos):
+        st.rerun()
+
+
+library()

@@ -1,0 +1,46 @@
+"""AppTest fixtures: the real app over a fresh data directory, engine and embedded server included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mimio_core.runtime import Runtime
+from mimio_core.ui.runtime import close_runtime, get_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("MIMIO_API_URL", raising=False)
+    monkeypatch.setenv("MIMIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MIMIO_POLL_INTERVAL", "0.2")
+    monkeypatch.setenv("MIMIO_LOCAL_RENDER_SLOTS", "2")
+    yield tmp_path / "data"
+    close_runtime()
+
+
+@pytest.fixture
+def app(app_env: Path) -> AppTest:
+    """The dashboard, run once (the Single video page)."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def runtime(app: AppTest) -> Runtime:
+    """The same runtime the app uses (process-wide)."""
+    return get_runtime()
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page says in markdown, captions, errors and infos, for assertions."""
+    parts = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.info, *at.warning)]
+    return "\n".join(str(p) for p in parts)

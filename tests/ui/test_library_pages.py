@@ -1,0 +1,116 @@
+"""My Videos and Projects under AppTest: listing, filters, retry, delete, templates, projects CRUD."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from mimio_core.models import LOCAL_USER_ID, VideoRequest, VideoStatus
+from mimio_core.runtime import Runtime
+from mimio_core.validation import validate_request
+from tests.ui.conftest import texts
+
+
+def make_videos(runtime: Runtime, *prompts: str, project_id: str | None = None) -> list:
+    requests = [
+        validate_request(
+            VideoRequest(prompt=p, seconds=4, project_id=project_id), max_reference_bytes=1 << 20
+        )
+        for p in prompts
+    ]
+    videos = runtime.engine.submit(requests)
+    return runtime.engine.wait([v.id for v in videos], timeout=90)
+
+
+def refuse(runtime: Runtime, word: str) -> None:
+    assert runtime.embedded_server is not None
+    runtime.embedded_server.service.faults.update(
+        {"outcomes": [{"prompt_contains": word, "outcome": "refuse", "message": "content policy"}]}
+    )
+
+
+def test_empty_library_says_what_to_do(app: AppTest) -> None:
+    app.switch_page("pages/my_videos.py").run()
+    assert "No videos yet. Create one on the **Single video** page" in texts(app)
+
+
+def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime) -> None:
+    refuse(runtime, "forbidden")
+    make_videos(runtime, "a calm lake", "a forbidden scene", "a busy street")
+    app.switch_page("pages/my_videos.py").run()
+    assert not app.exception
+    said = texts(app)
+    assert "3 videos · page 1 of 1" in said
+    assert "The provider refused the video: content policy" in said  # one item of a create-batch
+    assert [b.label for b in app.get("download_button")] == ["Download", "Download"]
+    app.selectbox(key="videos-status").set_value(VideoStatus.FAILED).run()
+    assert "1 video · page 1 of 1" in texts(app)
+    app.selectbox(key="videos-status").set_value("").run()
+    app.text_input(key="videos-search").input("lake").run()
+    assert "1 video · page 1 of 1" in texts(app)
+    app.text_input(key="videos-search").input("").run()
+    app.radio(key="videos-view").set_value("Table").run()
+    (table,) = app.dataframe
+    assert list(table.value["Title"]) == ["a busy street", "a forbidden scene", "a calm lake"]  # newest first
+    assert list(table.value["Status"]) == ["Completed", "Failed", "Completed"]
+    assert [b.label for b in app.get("download_button")] == ["Export CSV"]
+
+
+def test_retry_a_failed_video_from_the_library(app: AppTest, runtime: Runtime) -> None:
+    refuse(runtime, "flaky")
+    (failed,) = make_videos(runtime, "a flaky scene")
+    runtime.embedded_server.service.faults.clear()
+    app.switch_page("pages/my_videos.py").run()
+    app.button(key=f"retry-library-{failed.id}").click().run()
+    assert runtime.store.get_video(failed.id).status in (VideoStatus.QUEUED, VideoStatus.PROCESSING)
+    (done,) = runtime.engine.wait([failed.id], timeout=60)
+    assert done.status is VideoStatus.COMPLETED
+
+
+def test_delete_asks_first_then_removes_the_record_and_its_file(app: AppTest, runtime: Runtime) -> None:
+    (video,) = make_videos(runtime, "short lived")
+    stored = runtime.files.media_source(video.storage_path)
+    app.switch_page("pages/my_videos.py").run()
+    app.button(key=f"delete-library-{video.id}").click().run()
+    assert "Delete this video and its file? This cannot be undone." in texts(app)
+    assert runtime.store.get_video(video.id) is not None
+    app.button(key=f"confirm-library-{video.id}").click().run()
+    assert runtime.store.get_video(video.id) is None
+    assert not runtime.files.exists(video.storage_path), stored
+    assert "No videos yet." in texts(app)
+
+
+def test_use_as_template_opens_single_pre_filled(app: AppTest, runtime: Runtime) -> None:
+    (video,) = make_videos(runtime, "a template worth reusing")
+    app.switch_page("pages/my_videos.py").run()
+    app.button(key=f"template-library-{video.id}").click().run()
+    assert not app.exception
+    assert [t.value for t in app.title] == ["Single video"]
+    assert app.text_area(key="single-prompt").value == "a template worth reusing"
+    assert app.selectbox(key="single-seconds").value == 4
+
+
+def test_projects_create_rename_count_and_delete_keeping_videos(app: AppTest, runtime: Runtime) -> None:
+    app.switch_page("pages/projects.py").run()
+    assert "No projects yet." in texts(app)
+    app.text_input(key="new-project-name").input("Summer ads").run()
+    app.button(key="create-project").click().run()
+    (project,) = runtime.store.list_projects(LOCAL_USER_ID)
+    app.text_input(key="new-project-name").input("summer   ads ").run()
+    app.button(key="create-project").click().run()
+    assert "You already have a project named 'summer ads'." not in texts(app)  # case differs: allowed
+    assert len(runtime.store.list_projects(LOCAL_USER_ID)) == 2
+    app.text_input(key="new-project-name").input("Summer ads").run()
+    app.button(key="create-project").click().run()
+    assert "You already have a project named 'Summer ads'." in texts(app)
+
+    make_videos(runtime, "beach", "sunset", project_id=project.id)
+    app.run()
+    assert "**Summer ads** · 2 videos" in texts(app)
+    app.text_input(key=f"rename-{project.id}").input("Summer campaign").run()
+    app.button(key=f"rename-button-{project.id}").click().run()
+    assert runtime.store.get_project(LOCAL_USER_ID, project.id).name == "Summer campaign"
+    app.button(key=f"delete-{project.id}").click().run()
+    app.button(key=f"confirm-{project.id}").click().run()
+    assert runtime.store.get_project(LOCAL_USER_ID, project.id) is None
+    videos = runtime.store.list_videos(LOCAL_USER_ID)
+    assert len(videos) == 2 and all(v.project_id is None for v in videos)
