@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from mimio_core.models import LOCAL_USER_ID, VideoStatus
 from mimio_core.runtime import Runtime
-from tests.media import png_bytes
+from mimio_core.ui.runtime import get_runtime
+from tests.media import mp4_bytes, png_bytes
 from tests.ui.conftest import ROOT, texts
 
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00\x01\x00\x00\x00" + b"\x00" * 200
@@ -138,3 +140,50 @@ def test_invalid_query_values_fall_back_with_a_notice(app_env: object) -> None:
     assert "Ignored size='1x1' from the link: sora-2 makes 720x1280, 1280x720." in notices
     assert "Ignored seconds='forever' from the link: sora-2 makes 4, 8, 12 seconds." in notices
     assert "Ignored the project from the link: it is not one of your projects." in notices
+
+
+TRUNCATED_PNG = png_bytes()[:200]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "upload", "model", "message"),
+    [
+        ("   ", None, "sora-2", "Prompt is empty: describe the video you want."),
+        ("ok", ("evil.png", ELF, "image/png"), "sora-2", "Reference file 'evil.png' is ELF 64-bit"),
+        ("ok", ("cut.png", TRUNCATED_PNG, "image/png"), "sora-2", "looks like PNG but cannot be decoded"),
+        (
+            "ok",
+            ("clip.mp4", mp4_bytes(), "video/mp4"),
+            "sora-2",
+            "takes image references only (PNG, JPEG or WebP)",
+        ),
+        (
+            "ok",
+            ("huge.png", png_bytes(3000, 3000) + b"\0" * 2_000_000, "image/png"),
+            "sora-2",
+            "the limit is 1 MB",
+        ),
+    ],
+    ids=["blank", "executable", "truncated", "video-for-image-model", "too-big"],
+)
+def test_every_refusal_is_explained_and_records_nothing(
+    app_env: object,
+    monkeypatch: pytest.MonkeyPatch,
+    prompt: str,
+    upload: tuple | None,
+    model: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv("MIMIO_MAX_REFERENCE_MB", "1")
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    at.run()
+    at.session_state["single-prompt"] = prompt  # (over 2000 characters the text area itself cuts it)
+    at.selectbox(key="single-model").set_value(model)
+    if upload is not None:
+        at.file_uploader(key="single-reference").set_value(upload)
+    at.run()
+    at.button(key="single-submit").click().run()
+    assert not at.exception
+    assert message in texts(at)
+    assert get_runtime().store.count_videos(LOCAL_USER_ID) == 0
+    assert "single-run" not in at.session_state
