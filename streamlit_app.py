@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mimio_core.ui.projects import active_project_selector
-from mimio_core.ui.runtime import current_user_id, get_runtime, provider_answers
+from mimio_core.ui.runtime import current_user_id, provider_answers, runtime_or_explain
 
 st.set_page_config(page_title="Mimio", page_icon="🎬", layout="wide")
 
@@ -21,7 +21,7 @@ navigation = st.navigation(
     }
 )
 
-runtime = get_runtime()
+runtime = runtime_or_explain()
 with st.sidebar:
     st.markdown("### 🎬 Mimio")
     st.caption(f":material/person: Local user `{current_user_id()[:8]}` (no sign-in configured)")

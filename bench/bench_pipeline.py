@@ -24,7 +24,6 @@ from pathlib import Path
 import httpx
 from _common import table
 
-from mimio_core.catalogue import EMBEDDED_MODELS
 from mimio_core.config import load_settings
 from mimio_core.engine import MAX_GROUP, Engine
 from mimio_core.local_server.renderer import RenderSpec, render_video
@@ -191,7 +190,7 @@ def build_engine(data_dir: Path, server: RunningServer, n: int) -> Engine:
     return Engine(
         SQLiteStore(settings.data_dir / "mimio.sqlite3"),
         LocalFileStorage(settings.data_dir / "files"),
-        MimioProvider(server.url, EMBEDDED_MODELS),
+        MimioProvider(server.url),
         settings,
     )
 

@@ -26,7 +26,6 @@ import httpx
 import numpy as np
 from _common import MIB, REPO_ROOT, free_port, max_rss_kib, proc_status_kib, reset_peak_rss, table
 
-from mimio_core.catalogue import EMBEDDED_MODELS
 from mimio_core.local_server.service import Job
 from mimio_core.models import LOCAL_USER_ID
 from mimio_core.providers.mimio import MimioProvider
@@ -150,7 +149,7 @@ def main() -> None:
         big_id = place_job(work, big)
 
         process, url = start_server(data_dir, root / "server.log")
-        provider = MimioProvider(url, EMBEDDED_MODELS)
+        provider = MimioProvider(url)
         files = LocalFileStorage(root / "files")
         scratch = root / "scratch"
         try:

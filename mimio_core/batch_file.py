@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mimio_core.catalogue import MODELS
+from mimio_core.catalogue import MODELS, ModelSpec
 from mimio_core.models import ReferenceUpload, ValidRequest, VideoRequest
 from mimio_core.validation import ValidationError, validate_request
 
@@ -57,7 +57,7 @@ def read_batch_file(
     path: Path,
     *,
     max_reference_bytes: int,
-    available_models: Collection[str] = tuple(MODELS),
+    models: Mapping[str, ModelSpec] = MODELS,
     project_id: str | None = None,
 ) -> list[ValidRequest]:
     """Every row validated, or `BatchFileError` listing each bad row by line number."""
@@ -82,7 +82,7 @@ def read_batch_file(
                 validate_request(
                     _request(row, path.parent, project_id),
                     max_reference_bytes=max_reference_bytes,
-                    available_models=available_models,
+                    models=models,
                 )
             )
         except (ValidationError, OSError) as exc:

@@ -1,18 +1,29 @@
 """Models, their sizes, durations, reference kinds and prices, kept as data.
 
-A new model is a new entry here; validation, the embedded server and the dashboard read this table.
+The built-in entries live in `catalogue.jsonl` beside this module; a user extends or overrides them
+with a file of the same format (`MIMIO_CATALOGUE_FILE`), so a gateway's model needs no code.
+Validation, the form's choices and the cost estimates all read the loaded catalogue.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, get_args
 
 ReferenceKind = Literal["image", "video"]
+ProviderKind = Literal["local", "mimio", "openai"]
+BUILTIN_FILE = Path(__file__).with_name("catalogue.jsonl")
+SIZE = re.compile(r"([1-9][0-9]{1,4})x([1-9][0-9]{1,4})")
+FIELDS = {"name", "label", "providers", "sizes", "seconds", "references", "price_per_second"}
 
-PORTRAIT, LANDSCAPE = "720x1280", "1280x720"
-TALL, WIDE = "1024x1792", "1792x1024"
+
+class CatalogueError(ValueError):
+    """A catalogue file that cannot be used; the message names the file and line."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,7 @@ class ModelSpec:
     sizes: tuple[str, ...]
     seconds: tuple[int, ...]
     reference_kinds: frozenset[ReferenceKind] = frozenset({"image"})
+    providers: frozenset[ProviderKind] = frozenset({"local", "mimio", "openai"})
     price_per_second: MappingProxyType[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -40,40 +52,90 @@ class ModelSpec:
         return None if price is None else round(price * seconds, 2)
 
 
-MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
-    {
-        spec.name: spec
-        for spec in (
-            ModelSpec(
-                name="sora-2",
-                label="Sora 2",
-                sizes=(PORTRAIT, LANDSCAPE),
-                seconds=(4, 8, 12),
-                price_per_second=MappingProxyType({PORTRAIT: 0.10, LANDSCAPE: 0.10}),
-            ),
-            ModelSpec(
-                name="sora-2-pro",
-                label="Sora 2 Pro",
-                sizes=(PORTRAIT, LANDSCAPE, TALL, WIDE),
-                seconds=(4, 8, 12),
-                price_per_second=MappingProxyType({PORTRAIT: 0.30, LANDSCAPE: 0.30, TALL: 0.50, WIDE: 0.50}),
-            ),
-            ModelSpec(
-                name="mimio-local",
-                label="Mimio local renderer (offline)",
-                sizes=(PORTRAIT, LANDSCAPE, TALL, WIDE),
-                seconds=(4, 8, 12),
-                reference_kinds=frozenset({"image", "video"}),
-                price_per_second=MappingProxyType({PORTRAIT: 0.0, LANDSCAPE: 0.0, TALL: 0.0, WIDE: 0.0}),
-            ),
-        )
-    }
-)
+def _spec(entry: Any) -> ModelSpec:
+    """One catalogue line as a spec; ValueError says what is wrong with it."""
+    if not isinstance(entry, dict):
+        raise ValueError("each line must be a JSON object")
+    if unknown := set(entry) - FIELDS:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(FIELDS))}")
+    for required in ("name", "sizes", "seconds"):
+        if required not in entry:
+            raise ValueError(f"{required!r} is required")
+    name = entry["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("'name' must be a non-empty string")
+    sizes = entry["sizes"]
+    if (
+        not isinstance(sizes, list)
+        or not sizes
+        or not all(isinstance(s, str) and SIZE.fullmatch(s) for s in sizes)
+    ):
+        raise ValueError("'sizes' must be a non-empty list of WIDTHxHEIGHT strings such as \"1280x720\"")
+    if any(int(part) % 2 for size in sizes for part in size.split("x")):
+        raise ValueError("every size needs even width and height (H.264 requires it)")
+    seconds = entry["seconds"]
+    if (
+        not isinstance(seconds, list)
+        or not seconds
+        or not all(type(s) is int and 0 < s <= 600 for s in seconds)
+    ):
+        raise ValueError("'seconds' must be a non-empty list of whole seconds between 1 and 600")
+    references = entry.get("references", ["image"])
+    if not isinstance(references, list) or not set(references) <= set(get_args(ReferenceKind)):
+        raise ValueError('\'references\' must list "image" and/or "video"')
+    providers = entry.get("providers", list(get_args(ProviderKind)))
+    if not isinstance(providers, list) or not providers or not set(providers) <= set(get_args(ProviderKind)):
+        raise ValueError(f"'providers' must list some of {', '.join(get_args(ProviderKind))}")
+    prices = entry.get("price_per_second", {})
+    if not isinstance(prices, dict) or not all(
+        size in sizes and isinstance(price, int | float) and price >= 0 for size, price in prices.items()
+    ):
+        raise ValueError("'price_per_second' must map sizes of this model to prices of 0 or more")
+    return ModelSpec(
+        name=name.strip(),
+        label=str(entry.get("label") or name).strip(),
+        sizes=tuple(sizes),
+        seconds=tuple(seconds),
+        reference_kinds=frozenset(references),
+        providers=frozenset(providers),
+        price_per_second=MappingProxyType({size: float(price) for size, price in prices.items()}),
+    )
 
+
+def read_catalogue_file(path: Path) -> list[ModelSpec]:
+    """Every model of a JSON Lines file (blank lines and # comments allowed)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogueError(f"Model catalogue {path} cannot be read: {exc}") from None
+    specs = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            specs.append(_spec(json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise CatalogueError(
+                f"Model catalogue {path}, line {number}: not valid JSON ({exc.msg})"
+            ) from None
+        except ValueError as exc:
+            raise CatalogueError(f"Model catalogue {path}, line {number}: {exc}") from None
+    return specs
+
+
+def load_catalogue(extra: Path | None = None) -> Mapping[str, ModelSpec]:
+    """The built-in models, extended (or overridden by name) by the user's file."""
+    specs = read_catalogue_file(BUILTIN_FILE) + (read_catalogue_file(extra) if extra else [])
+    return MappingProxyType({spec.name: spec for spec in specs})
+
+
+def models_for(catalogue: Mapping[str, ModelSpec], provider: ProviderKind) -> Mapping[str, ModelSpec]:
+    """The models a provider kind offers, in catalogue order."""
+    return MappingProxyType({name: spec for name, spec in catalogue.items() if provider in spec.providers})
+
+
+MODELS: Mapping[str, ModelSpec] = load_catalogue()
 DEFAULT_MODEL = "sora-2"
-# Models the embedded server renders; a remote Mimio API server wraps Sora 2 only.
-EMBEDDED_MODELS: tuple[str, ...] = ("sora-2", "sora-2-pro", "mimio-local")
-REMOTE_MIMIO_MODELS: tuple[str, ...] = ("sora-2", "sora-2-pro")
 
 
 def parse_size(size: str) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from mimio_core.batch_file import BatchFileError, read_batch_file
-from mimio_core.catalogue import MODELS
+from mimio_core.catalogue import CatalogueError, load_catalogue
 from mimio_core.config import ConfigError, Settings, load_settings
 from mimio_core.engine import as_variations
 from mimio_core.local_server.runner import serve_forever
@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create", help="create one video, or variations of one prompt")
     create.add_argument("prompt")
     create.add_argument("--title", default="")
-    create.add_argument("--model", choices=sorted(MODELS))
+    create.add_argument("--model", help="a model of the active provider (see README: Providers and models)")
     create.add_argument("--size", help="WIDTHxHEIGHT, e.g. 1280x720")
     create.add_argument("--seconds")
     create.add_argument(
@@ -91,6 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(
         "INFO" if args.verbose else ("WARNING" if args.command in quiet_commands else settings.log_level)
     )
+    if args.command == "list":
+        return _list(settings, args)
+    try:
+        if args.command == "serve-local":  # a stand-in for any provider: it renders every known model
+            catalogue = load_catalogue(settings.catalogue_file)
+        else:
+            runtime = open_runtime(settings, start_engine=not getattr(args, "no_wait", False))
+    except CatalogueError as exc:
+        err.print(f"[red]Configuration error:[/red] {exc}")
+        return EXIT_BAD_INPUT
     if args.command == "serve-local":
         serve_forever(
             settings.data_dir / "local-server",
@@ -98,11 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             latency=settings.local_latency,
             render_slots=settings.local_render_slots,
+            models=catalogue,
         )
         return EXIT_OK
-    if args.command == "list":
-        return _list(settings, args)
-    runtime = open_runtime(settings, start_engine=not getattr(args, "no_wait", False))
     try:
         if args.command == "worker":
             return _worker(runtime)
@@ -123,7 +131,7 @@ def _project_id(runtime: Runtime, name_or_id: str | None) -> str | None:
 def _create(runtime: Runtime, args: argparse.Namespace) -> int:
     limits = {
         "max_reference_bytes": runtime.settings.max_reference_bytes,
-        "available_models": runtime.provider.models,
+        "models": runtime.models,
     }
     try:
         if args.command == "batch":

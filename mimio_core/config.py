@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+from mimio_core.catalogue import ProviderKind
 
 
 class ConfigError(ValueError):
@@ -29,7 +31,27 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server. Unset: the embedded local server."),
+    Setting(
+        "MIMIO_PROVIDER",
+        None,
+        "`local` (embedded server), `mimio` (a Mimio API server) or `openai` (an OpenAI-compatible "
+        "Videos API). Unset: `mimio` when MIMIO_API_URL is set, else `local`.",
+    ),
+    Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server (provider `mimio`)."),
+    Setting(
+        "MIMIO_OPENAI_BASE_URL",
+        None,
+        "Base URL of an OpenAI-compatible Videos API, ending in /v1 (provider `openai`). "
+        "Unset: the embedded server's own /v1.",
+    ),
+    Setting(
+        "MIMIO_OPENAI_API_KEY", None, "Bearer key for that gateway (a secret: environment or st.secrets)."
+    ),
+    Setting(
+        "MIMIO_CATALOGUE_FILE",
+        None,
+        "A JSON Lines file of extra models (format: mimio_core/catalogue.jsonl).",
+    ),
     Setting("MIMIO_DATA_DIR", "data", "Folder for the SQLite database and stored video files."),
     Setting("MIMIO_POLL_INTERVAL", "3", "Seconds between status polls of in-flight videos."),
     Setting("MIMIO_TIMEOUT", "600", "Seconds a video may stay in processing before it is marked failed."),
@@ -49,7 +71,11 @@ SETTINGS: tuple[Setting, ...] = (
 class Settings:
     """Validated configuration; build it with `load_settings`."""
 
+    provider: ProviderKind
     api_url: str | None
+    openai_base_url: str | None
+    openai_api_key: str | None = field(repr=False)  # never in logs or tracebacks
+    catalogue_file: Path | None
     data_dir: Path
     poll_interval: float
     timeout: float
@@ -100,6 +126,15 @@ def _url(key: str, raw: str) -> str | None:
     return raw.rstrip("/")
 
 
+def _provider(key: str, raw: str) -> ProviderKind | None:
+    word = raw.strip().lower()
+    if not word:
+        return None
+    if word not in get_args(ProviderKind):
+        raise ConfigError(f"{key} must be one of {', '.join(get_args(ProviderKind))}, got {raw!r}")
+    return word  # type: ignore[return-value]
+
+
 def _log_level(key: str, raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -124,8 +159,19 @@ def load_settings(
         value = raw(key)
         return None if value is None else parse(key, value)
 
+    api_url = get("MIMIO_API_URL", _url)
+    provider = get("MIMIO_PROVIDER", _provider) or ("mimio" if api_url else "local")
+    if provider == "mimio" and not api_url:
+        raise ConfigError("MIMIO_PROVIDER=mimio needs MIMIO_API_URL, the Mimio video API server's address")
+    catalogue_file = raw("MIMIO_CATALOGUE_FILE")
     return Settings(
-        api_url=get("MIMIO_API_URL", _url),
+        provider=provider,
+        api_url=api_url,
+        openai_base_url=get("MIMIO_OPENAI_BASE_URL", _url),
+        openai_api_key=(raw("MIMIO_OPENAI_API_KEY") or "").strip() or None,
+        catalogue_file=Path(catalogue_file).expanduser()
+        if catalogue_file and catalogue_file.strip()
+        else None,
         data_dir=Path(raw("MIMIO_DATA_DIR") or "data").expanduser(),
         poll_interval=get("MIMIO_POLL_INTERVAL", _positive(float)),
         timeout=get("MIMIO_TIMEOUT", _positive(float)),

@@ -33,8 +33,9 @@ from mimio_core.providers.base import (
     VideoProvider,
 )
 from mimio_core.providers.retry import RetryPolicy
+from mimio_core.reference_fit import fit_reference
 from mimio_core.store.base import FileStorage, NewVideo, VideoStore, reference_key
-from mimio_core.transfer import NotAVideo, transfer_video
+from mimio_core.transfer import NotAVideo, StoredVideo, transfer_video
 from mimio_core.validation import detect_type
 
 log = logging.getLogger(__name__)
@@ -222,8 +223,9 @@ class Engine:
         if not video.is_final:
             self.cancel(video_id)
         self.store.delete_video(video_id)
-        if video.storage_path:
-            self.files.delete(video.storage_path)
+        for key in (video.storage_path, video.thumbnail_path):
+            if key:
+                self.files.delete(key)
         log.info("video %s deleted", video_id)
 
     def retry(self, video_id: str) -> TrackedVideo | None:
@@ -349,9 +351,8 @@ class Engine:
             data = self.files.read_bytes(video.reference_path)
             mime, _ = detect_type(data)
             kind = "video" if mime.startswith("video/") else "image"
-            reference = CheckedReference(
-                name=Path(video.reference_path).name, data=data, mime=mime, kind=kind
-            )
+            original = CheckedReference(name=Path(video.reference_path).name, data=data, mime=mime, kind=kind)
+            reference = fit_reference(original, video.size).reference  # the original stays stored
         return JobRequest(
             prompt=video.prompt,
             model=video.model,
@@ -393,11 +394,13 @@ class Engine:
         if self.store.transition(video.id, P, F, owner=self.owner, error=message):
             log.warning("video %s failed: %s", video.id, message)
 
-    def _drop_orphan(self, video_id: str, key: str) -> None:
-        """Remove a stored file no record points to (the video was cancelled or deleted meanwhile)."""
+    def _drop_orphan(self, video_id: str, stored: StoredVideo) -> None:
+        """Remove stored files no record points to (the video was cancelled or deleted meanwhile)."""
         current = self.store.get_video(video_id)
-        if current is None or current.storage_path != key:
-            self.files.delete(key)
+        if current is None or current.storage_path != stored.key:
+            for key in (stored.key, stored.thumbnail_key):
+                if key:
+                    self.files.delete(key)
 
     # fetching finished videos
     def _transfer(self, video: TrackedVideo) -> None:
@@ -406,7 +409,7 @@ class Engine:
         try:
             for attempt in range(self.transfer_policy.attempts):
                 try:
-                    key = transfer_video(
+                    stored = transfer_video(
                         self.provider,
                         self.files,
                         video.user_id,
@@ -430,10 +433,17 @@ class Engine:
                     log.warning("transfer of %s failed (%s); trying the transfer again", video.id, exc)
                     self._stopping.wait(self.transfer_policy.delay(attempt))
                     continue
-                if self.store.transition(video.id, P, C, owner=self.owner, storage_path=key):
-                    log.info("video %s completed: %s", video.id, key)
+                if self.store.transition(
+                    video.id,
+                    P,
+                    C,
+                    owner=self.owner,
+                    storage_path=stored.key,
+                    thumbnail_path=stored.thumbnail_key,
+                ):
+                    log.info("video %s completed: %s", video.id, stored.key)
                 else:
-                    self._drop_orphan(video.id, key)
+                    self._drop_orphan(video.id, stored)
                 return
         finally:
             self._done([video.id])

@@ -91,6 +91,7 @@ class TrackedVideo:
     external_video_id: str | None = None
     error: str | None = None
     storage_path: str | None = None
+    thumbnail_path: str | None = None
     reference_path: str | None = None
     started_at: datetime | None = None
     # set just before the provider's create call: a record with this and no job id was maybe created

@@ -5,10 +5,10 @@ Invalid values fall back to defaults with a notice that says what was ignored, n
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
-from mimio_core.catalogue import DEFAULT_MODEL, MODELS
+from mimio_core.catalogue import DEFAULT_MODEL, ModelSpec
 from mimio_core.models import TrackedVideo
 from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS
 
@@ -17,27 +17,27 @@ QUERY_KEYS = ("prompt", "title", "model", "size", "seconds", "project")
 
 @dataclass(frozen=True)
 class FormDefaults:
-    prompt: str = ""
-    title: str = ""
-    model: str = DEFAULT_MODEL
-    size: str = MODELS[DEFAULT_MODEL].default_size
-    seconds: int = MODELS[DEFAULT_MODEL].default_seconds
-    project_id: str | None = None
-    notices: tuple[str, ...] = field(default=())
+    prompt: str
+    title: str
+    model: str
+    size: str
+    seconds: int
+    project_id: str | None
+    notices: tuple[str, ...]
 
 
 def defaults_from_query(
-    query: Mapping[str, str], models: Sequence[str], project_ids: Collection[str]
+    query: Mapping[str, str], models: Mapping[str, ModelSpec], project_ids: Collection[str]
 ) -> FormDefaults:
     """Pre-fill values for the creation forms; each unusable value is named in `notices`."""
     notices: list[str] = []
-    model = models[0] if DEFAULT_MODEL not in models else DEFAULT_MODEL
+    model = DEFAULT_MODEL if DEFAULT_MODEL in models else next(iter(models))
     if (asked := query.get("model")) is not None:
         if asked in models:
             model = asked
         else:
             notices.append(f"Ignored model={asked!r} from the link: choose one of {', '.join(models)}.")
-    spec = MODELS[model]
+    spec = models[model]
     size, seconds = spec.default_size, spec.default_seconds
     if (asked := query.get("size")) is not None:
         if asked in spec.sizes:

@@ -6,14 +6,16 @@ The CLI and the dashboard both start from `open_runtime`, so they behave the sam
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mimio_core.catalogue import EMBEDDED_MODELS, REMOTE_MIMIO_MODELS
+from mimio_core.catalogue import ModelSpec, load_catalogue, models_for
 from mimio_core.config import Settings
 from mimio_core.engine import Engine
 from mimio_core.local_server.runner import RunningServer, start_in_thread
 from mimio_core.providers.base import VideoProvider
 from mimio_core.providers.mimio import MimioProvider
+from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.store.base import FileStorage, VideoStore
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.store.sqlite import SQLiteStore
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Runtime:
     settings: Settings
+    catalogue: Mapping[str, ModelSpec]  # every known model (labels for old records)
+    models: Mapping[str, ModelSpec]  # the ones the active provider offers
     store: VideoStore
     files: FileStorage
     provider: VideoProvider
@@ -32,7 +36,7 @@ class Runtime:
 
     @property
     def provider_description(self) -> str:
-        where = "embedded, offline" if self.embedded_server else self.settings.api_url
+        where = "embedded, offline" if self.embedded_server else self.provider.base_url
         return f"{self.provider.label} ({where})"
 
     @property
@@ -53,22 +57,36 @@ def open_storage(settings: Settings) -> tuple[VideoStore, FileStorage]:
     return SQLiteStore(settings.data_dir / "mimio.sqlite3"), LocalFileStorage(settings.data_dir / "files")
 
 
+def open_provider(
+    settings: Settings, models: Mapping[str, ModelSpec]
+) -> tuple[VideoProvider, RunningServer | None]:
+    """The configured provider; the embedded server is started when no remote one is configured."""
+    options = {"timeout": settings.http_timeout}
+    if settings.provider == "mimio":
+        assert settings.api_url is not None  # load_settings refuses mimio without a URL
+        return MimioProvider(settings.api_url, **options), None
+    if settings.provider == "openai" and settings.openai_base_url:
+        return OpenAIProvider(settings.openai_base_url, api_key=settings.openai_api_key, **options), None
+    server = start_in_thread(
+        settings.data_dir / "local-server",
+        latency=settings.local_latency,
+        render_slots=settings.local_render_slots,
+        models=models,
+    )
+    if settings.provider == "openai":  # no gateway configured: the embedded server's own /v1
+        label = "Embedded video server, OpenAI-compatible API"
+        return OpenAIProvider(f"{server.url}/v1", label=label, **options), server
+    return MimioProvider(server.url, label="Embedded video server", **options), server
+
+
 def open_runtime(settings: Settings, *, start_engine: bool = True) -> Runtime:
-    """Open storage, connect (or start) the provider, and start the engine, which resumes unfinished work."""
+    """Load the catalogue, open storage, connect (or start) the provider, and start the engine, which
+    resumes unfinished work."""
+    catalogue = load_catalogue(settings.catalogue_file)
+    models = models_for(catalogue, settings.provider)
     store, files = open_storage(settings)
-    server = None
-    if settings.api_url:
-        provider = MimioProvider(settings.api_url, REMOTE_MIMIO_MODELS, timeout=settings.http_timeout)
-    else:
-        server = start_in_thread(
-            settings.data_dir / "local-server",
-            latency=settings.local_latency,
-            render_slots=settings.local_render_slots,
-        )
-        provider = MimioProvider(
-            server.url, EMBEDDED_MODELS, timeout=settings.http_timeout, label="Embedded video server"
-        )
+    provider, server = open_provider(settings, models)
     engine = Engine(store, files, provider, settings)
     if start_engine:
         engine.start()
-    return Runtime(settings, store, files, provider, engine, server)
+    return Runtime(settings, catalogue, models, store, files, provider, engine, server)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Collection
+from collections.abc import Mapping
 
 import av
 import magic
@@ -42,7 +42,7 @@ def validate_request(
     request: VideoRequest,
     *,
     max_reference_bytes: int,
-    available_models: Collection[str] = tuple(MODELS),
+    models: Mapping[str, ModelSpec] = MODELS,
 ) -> ValidRequest:
     """Fill defaults and check every field; raise `ValidationError` naming each field at fault."""
     errors: dict[str, str] = {}
@@ -60,11 +60,11 @@ def validate_request(
     elif not _is_text(title):
         errors["title"] = "Title contains a broken character (half of an emoji?): retype or remove it."
 
-    model_name = request.model or DEFAULT_MODEL
-    spec = MODELS.get(model_name) if model_name in available_models else None
+    model_name = request.model or (DEFAULT_MODEL if DEFAULT_MODEL in models else next(iter(models), ""))
+    spec = models.get(model_name)
     size, seconds = request.size, request.seconds
     if spec is None:
-        errors["model"] = f"Unknown model {model_name!r}; choose one of {', '.join(available_models)}."
+        errors["model"] = f"Unknown model {model_name!r}; choose one of {', '.join(models)}."
     else:
         size = size or spec.default_size
         if size not in spec.sizes:

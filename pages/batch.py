@@ -31,9 +31,7 @@ def remove_row(row: int) -> None:
 
 
 prefixes = [f"{PAGE}-{row}" for row in st.session_state[ROWS]]
-defaults = apply_query(
-    prefixes, runtime.provider.models, [p.id for p in runtime.store.list_projects(user_id)]
-)
+defaults = apply_query(prefixes, runtime.models, [p.id for p in runtime.store.list_projects(user_id)])
 for number, (row, prefix) in enumerate(zip(st.session_state[ROWS], prefixes, strict=True), start=1):
     with st.container(border=True, key=f"{prefix}-box"):
         head, remove = st.columns([4, 1], vertical_alignment="center")
@@ -42,11 +40,11 @@ for number, (row, prefix) in enumerate(zip(st.session_state[ROWS], prefixes, str
             remove.button(
                 "Remove", key=f"{prefix}-remove", icon=":material/delete:", on_click=remove_row, args=(row,)
             )
-        video_fields(prefix, runtime.provider.models, row_errors(PAGE, prefix))
+        video_fields(prefix, runtime.models, row_errors(PAGE, prefix))
 if len(st.session_state[ROWS]) < MAX_ROWS:
     st.button("Add a video", icon=":material/add:", on_click=add_row, key=f"{PAGE}-add")
 project_id = project_picker(runtime, user_id, f"{PAGE}-project", defaults.project_id)
-cost_estimate(prefixes)
+cost_estimate(runtime.models, prefixes)
 submit_and_follow(
     runtime,
     PAGE,

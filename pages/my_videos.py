@@ -5,11 +5,10 @@ from datetime import timedelta
 
 import streamlit as st
 
-from mimio_core.catalogue import MODELS
 from mimio_core.models import VideoStatus
 from mimio_core.store.base import VideoFilter
 from mimio_core.ui.cards import video_card
-from mimio_core.ui.library import TABLE_COLUMNS, video_actions, videos_table
+from mimio_core.ui.library import TABLE_COLUMNS, spend_table, video_actions, videos_table
 from mimio_core.ui.runtime import current_user_id, get_runtime
 
 PAGE_SIZES = {"Gallery": 12, "Table": 50}
@@ -33,7 +32,10 @@ project = project_col.selectbox(
     "Project", ["", *projects], key="videos-project", format_func=lambda p: projects.get(p, "All")
 )
 model = model_col.selectbox(
-    "Model", ["", *MODELS], key="videos-model", format_func=lambda m: MODELS[m].label if m else "All"
+    "Model",
+    ["", *runtime.catalogue],
+    key="videos-model",
+    format_func=lambda m: runtime.catalogue[m].label if m else "All",
 )
 search = search_col.text_input("Search title and prompt", key="videos-search", placeholder="fox, ocean, ...")
 where = VideoFilter(
@@ -42,6 +44,9 @@ where = VideoFilter(
     model=model or None,
     search=search.strip() or None,
 )
+
+with st.expander("Spend by project (completed videos, list price)", icon=":material/payments:"):
+    spend_table(runtime, user_id, projects)
 
 total = runtime.store.count_videos(user_id, where)
 view_col, page_col, count_col = st.columns([2, 1, 2], vertical_alignment="bottom")
@@ -69,13 +74,13 @@ in_flight = any(not v.is_final for v in visible)
 def library() -> None:
     videos = runtime.store.get_videos([v.id for v in visible])
     if view == "Table":
-        table = videos_table(videos, projects)
+        table = videos_table(videos, projects, runtime.files)
         st.dataframe(
             table, hide_index=True, column_config=TABLE_COLUMNS, column_order=list(table.columns)[:-1]
         )
         st.download_button(
             "Export CSV",
-            data=table.to_csv(index=False),
+            data=table.drop(columns="Preview").to_csv(index=False),
             file_name="mimio-videos.csv",
             mime="text/csv",
             icon=":material/table:",

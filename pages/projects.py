@@ -4,6 +4,7 @@ import streamlit as st
 
 from mimio_core.store.base import ProjectError
 from mimio_core.ui.runtime import current_user_id, get_runtime
+from mimio_core.ui.text import error_note, plain
 
 runtime = get_runtime()
 user_id = current_user_id()
@@ -53,7 +54,7 @@ with st.container(border=True):
         key="create-project",
     )
     if error := st.session_state.get("new-project-error"):
-        st.markdown(f":red[{error}]")
+        error_note(error)
 
 projects = runtime.store.list_projects(user_id)
 counts = runtime.store.project_video_counts(user_id)
@@ -63,7 +64,7 @@ for project in projects:
     with st.container(border=True, key=f"project-{project.id}"):
         info, open_col = st.columns([3, 1], vertical_alignment="center")
         videos = counts.get(project.id, 0)
-        info.markdown(f"**{project.name}** · {videos} video{'s' if videos != 1 else ''}")
+        info.markdown(f"**{plain(project.name)}** · {videos} video{'s' if videos != 1 else ''}")
         if project.description:
             info.caption(project.description)
         open_col.page_link(
@@ -76,7 +77,7 @@ for project in projects:
             st.text_input("New name", value=project.name, key=f"rename-{project.id}")
             st.button("Rename", key=f"rename-button-{project.id}", on_click=rename, args=(project.id,))
             if error := st.session_state.get(f"rename-{project.id}-error"):
-                st.markdown(f":red[{error}]")
+                error_note(error)
             confirm = f"confirm-project-{project.id}"
             if not st.session_state.get(confirm):
                 st.button(

@@ -14,13 +14,13 @@ user_id = current_user_id()
 st.title("Variations")
 st.caption("Up to three takes of one prompt with the same settings, made at the same time.")
 
-defaults = apply_query([PAGE], runtime.provider.models, [p.id for p in runtime.store.list_projects(user_id)])
+defaults = apply_query([PAGE], runtime.models, [p.id for p in runtime.store.list_projects(user_id)])
 errors = row_errors(PAGE, PAGE)
 count = st.radio("Variations", [1, 2, 3], index=2, horizontal=True, key=f"{PAGE}-count")
-video_fields(PAGE, runtime.provider.models, errors, title_label="Base title")
-reference_uploader(PAGE, errors, runtime.settings.max_reference_bytes)
+video_fields(PAGE, runtime.models, errors, title_label="Base title")
+reference_uploader(PAGE, runtime.models, errors, runtime.settings.max_reference_bytes)
 project_id = project_picker(runtime, user_id, f"{PAGE}-project", defaults.project_id)
-cost_estimate([PAGE], copies=count)
+cost_estimate(runtime.models, [PAGE], copies=count)
 submit_and_follow(
     runtime,
     PAGE,

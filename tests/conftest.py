@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mimio_core.catalogue import EMBEDDED_MODELS
 from mimio_core.config import Settings, load_settings
 from mimio_core.engine import Engine
 from mimio_core.local_server.runner import RunningServer, start_in_thread
+from mimio_core.providers.base import VideoProvider
 from mimio_core.providers.mimio import MimioProvider
+from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.providers.retry import RetryPolicy
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.store.sqlite import SQLiteStore
@@ -54,9 +55,14 @@ class Harness:
         self.settings, self.server = settings, server
         self.engines: list[Engine] = []
 
-    def engine(self, **changes: object) -> Engine:
+    def engine(self, api: str = "mimio", api_key: str | None = None, **changes: object) -> Engine:
+        """An engine speaking the Mimio API, or (`api="openai"`) the server's OpenAI-compatible /v1."""
         settings = self.settings.replace(**changes) if changes else self.settings
-        provider = MimioProvider(self.server.url, EMBEDDED_MODELS, policy=FAST_RETRIES)
+        provider: VideoProvider = (
+            OpenAIProvider(f"{self.server.url}/v1", api_key=api_key, policy=FAST_RETRIES)
+            if api == "openai"
+            else MimioProvider(self.server.url, policy=FAST_RETRIES)
+        )
         engine = Engine(
             SQLiteStore(settings.data_dir / "mimio.sqlite3"),
             LocalFileStorage(settings.data_dir / "files"),

@@ -1,20 +1,24 @@
 """HTTP routes of the embedded server: the Mimio video API contract, `/health`, and `/_admin` for faults.
 
 Requests are validated as the real server would (4xx with `detail`), using the same catalogue and
-reference checks as the app itself.
+reference checks as the app itself. The same jobs also answer the OpenAI-compatible Videos API under
+`/v1` (see `openai_routes`), with errors in OpenAI's shape there.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from PIL import Image
 from pydantic import BaseModel, Field
 
-from mimio_core.catalogue import EMBEDDED_MODELS, MODELS
-from mimio_core.local_server.faults import ENDPOINTS, Faults
+from mimio_core.catalogue import parse_size
+from mimio_core.local_server.faults import ENDPOINTS
 from mimio_core.local_server.service import Job, LocalVideoService, NewJob
 from mimio_core.models import ReferenceUpload
 from mimio_core.validation import ValidationError, check_reference
@@ -34,9 +38,37 @@ class BatchBody(BaseModel):
     videos: list[BatchItem] = Field(min_length=1, max_length=3)
 
 
+class ApiError(HTTPException):
+    """A refusal with a message for people and, for the OpenAI-compatible routes, the field at fault
+    (`param`) and a machine-readable `code`. The Mimio routes answer it as `{"detail": message}`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        error_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, message, headers=headers)
+        self.param, self.code, self.error_type = param, code, error_type
+
+
 def _endpoint(request: Request) -> str:
-    """Which contract endpoint a request is for, by its route (for faults and request counts)."""
+    """Which contract endpoint a request is for, by its route (for faults and request counts); the
+    OpenAI-compatible `/v1/videos` routes map to the same names (`list` is theirs alone)."""
     path, method = request.url.path, request.method
+    if path.startswith("/v1/"):
+        parts = path.removeprefix("/v1/").strip("/").split("/")
+        if parts[0] != "videos":
+            return "other"
+        if len(parts) == 1:
+            return {"POST": "create", "GET": "list"}.get(method, "other")
+        if len(parts) == 2:
+            return {"GET": "status", "DELETE": "delete"}.get(method, "other")
+        return "download" if len(parts) == 3 and parts[2] == "content" and method == "GET" else "other"
     if path == "/health":
         return "health"
     if path.endswith("/create"):
@@ -54,57 +86,128 @@ def _endpoint(request: Request) -> str:
     return "delete" if method == "DELETE" else "other"
 
 
-def _checked(
-    prompt: str, model: str, size: str, seconds: str | int, reference: bytes | None, name: str, faults: Faults
+def checked_job(
+    prompt: str,
+    model: str,
+    size: str,
+    seconds: str | int,
+    reference: bytes | None,
+    name: str,
+    service: LocalVideoService,
+    *,
+    reference_param: str = "image_reference",
+    exact_reference_size: bool = False,
 ) -> NewJob:
     """Refuse what the real provider would refuse, with the same kind of message (and what a
-    `refuse` fault rule says to refuse)."""
+    `refuse` fault rule says to refuse), as `ApiError` 400 naming the field at fault.
+
+    `exact_reference_size`: an image reference must have exactly the video's size in pixels, as the
+    OpenAI Videos API demands (the Mimio API crops it to fit)."""
     if not prompt.strip():
-        raise HTTPException(400, "prompt must not be empty")
-    if model not in EMBEDDED_MODELS:
-        raise HTTPException(400, f"unsupported model {model!r}; supported: {', '.join(EMBEDDED_MODELS)}")
-    spec = MODELS[model]
+        raise ApiError(400, "prompt must not be empty", param="prompt", code="invalid_value")
+    spec = service.models.get(model)
+    if spec is None:
+        raise ApiError(
+            400,
+            f"unsupported model {model!r}; supported: {', '.join(service.models)}",
+            param="model",
+            code="invalid_value",
+        )
     if size not in spec.sizes:
-        raise HTTPException(
-            400, f"size {size!r} is not supported by {model}; supported: {', '.join(spec.sizes)}"
+        raise ApiError(
+            400,
+            f"size {size!r} is not supported by {model}; supported: {', '.join(spec.sizes)}",
+            param="size",
+            code="invalid_value",
         )
     if not str(seconds).isdigit() or int(seconds) not in spec.seconds:
         allowed = ", ".join(str(s) for s in spec.seconds)
-        raise HTTPException(400, f"seconds {seconds!r} is not supported by {model}; supported: {allowed}")
+        raise ApiError(
+            400,
+            f"seconds {seconds!r} is not supported by {model}; supported: {allowed}",
+            param="seconds",
+            code="invalid_value",
+        )
     if reference is not None:
         try:
-            check_reference(ReferenceUpload(name, reference), spec, MAX_REFERENCE_BYTES)
+            checked = check_reference(ReferenceUpload(name, reference), spec, MAX_REFERENCE_BYTES)
         except ValidationError as exc:
-            raise HTTPException(400, str(exc)) from None
-    rule = faults.outcome_for(prompt)
+            raise ApiError(400, str(exc), param=reference_param, code="invalid_value") from None
+        if exact_reference_size and checked.kind == "image":
+            with Image.open(io.BytesIO(reference)) as image:
+                width, height = image.size
+            if (width, height) != parse_size(size):
+                raise ApiError(
+                    400,
+                    f"Invalid {reference_param}: {reference_param} must be {size} pixels, got "
+                    f"{width}x{height}; resize or crop the image to the video's size.",
+                    param=reference_param,
+                    code="invalid_value",
+                )
+    rule = service.faults.outcome_for(prompt)
     if rule is not None and rule.outcome == "refuse":
-        raise HTTPException(400, rule.message)
+        raise ApiError(400, rule.message, code=rule.code)
     return NewJob(prompt=prompt, model=model, size=size, seconds=int(seconds), reference=reference)
+
+
+def serve_video_file(service: LocalVideoService, video_id: str, path: Path) -> Response:
+    """Stream a finished video with its Content-Length, suffering the download faults waiting
+    (`garble_downloads`, `drop_downloads`) and counting each complete download."""
+    if service.faults.take_download_fault("garble_downloads"):
+        return HTMLResponse("<html><body>upstream error</body></html>")
+    size = path.stat().st_size
+    drop = service.faults.take_download_fault("drop_downloads")
+
+    def body() -> Iterator[bytes]:
+        sent = 0
+        with path.open("rb") as src:
+            while chunk := src.read(DOWNLOAD_CHUNK):
+                if drop and sent + len(chunk) >= size // 2:
+                    raise ConnectionResetError("injected: connection dropped mid-download")
+                yield chunk
+                sent += len(chunk)
+        service.downloads[video_id] += 1
+
+    headers = {
+        "Content-Length": str(size),
+        "Content-Disposition": f'attachment; filename="{video_id}.mp4"',
+    }
+    return StreamingResponse(body(), media_type="video/mp4", headers=headers)
 
 
 def _started(job: Job, message: str = "Video generation started") -> dict[str, Any]:
     return {"success": True, "video_id": job.id, "status": job.status, "message": message}
 
 
-def create_app(service: LocalVideoService, *, admin: bool = True) -> FastAPI:
+def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str | None = None) -> FastAPI:
+    """The server's routes. `api_key`: the `/v1` routes demand `Authorization: Bearer <api_key>`
+    (None: open, like the Mimio routes, which never ask for one)."""
+    # imported here: the OpenAI-compatible routes build on this module's checks and download
+    from mimio_core.local_server import openai_routes
+
     app = FastAPI(title="Mimio embedded video API", docs_url=None, redoc_url=None)
 
     @app.middleware("http")
     async def faults_and_counts(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        openai = openai_routes.is_openai_path(request.url.path)
+        if openai and (refused := openai_routes.auth_failure(request, api_key)) is not None:
+            return refused
         endpoint = _endpoint(request)
         if endpoint in ENDPOINTS:
             service.requests[endpoint] += 1
             fault = service.faults.take_http_fault(endpoint)
             if fault is not None:
+                if openai:
+                    return openai_routes.fault_response(fault)
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
                 return JSONResponse({"detail": fault.detail}, status_code=fault.status, headers=headers)
         return await call_next(request)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "models": list(EMBEDDED_MODELS)}
+        return {"status": "ok", "models": list(service.models)}
 
     async def form_job(
         prompt: str = Form(...),
@@ -117,7 +220,7 @@ def create_app(service: LocalVideoService, *, admin: bool = True) -> FastAPI:
         """The multipart fields shared by create and create-variations, checked."""
         data = await image_reference.read() if image_reference is not None else None
         name = (image_reference.filename if image_reference is not None else None) or "reference"
-        return _checked(prompt, model, size, seconds, data, name, service.faults)
+        return checked_job(prompt, model, size, seconds, data, name, service)
 
     @app.post("/api/videos/create")
     def create(new: NewJob = Depends(form_job)) -> dict[str, Any]:
@@ -149,7 +252,7 @@ def create_app(service: LocalVideoService, *, admin: bool = True) -> FastAPI:
         items = []
         for item in body.videos:
             try:
-                new = _checked(item.prompt, item.model, item.size, item.seconds, None, "", service.faults)
+                new = checked_job(item.prompt, item.model, item.size, item.seconds, None, "", service)
             except HTTPException as refused:
                 items.append(
                     {"success": False, "video_id": "", "status": "failed", "message": refused.detail}
@@ -198,26 +301,7 @@ def create_app(service: LocalVideoService, *, admin: bool = True) -> FastAPI:
         path = service.finished_file(video_id)
         if path is None:
             raise HTTPException(409, f"video {video_id} is {state['status']}, not completed")
-        if service.faults.take_download_fault("garble_downloads"):
-            return HTMLResponse("<html><body>upstream error</body></html>")
-        size = path.stat().st_size
-        drop = service.faults.take_download_fault("drop_downloads")
-
-        def body() -> Iterator[bytes]:
-            sent = 0
-            with path.open("rb") as src:
-                while chunk := src.read(DOWNLOAD_CHUNK):
-                    if drop and sent + len(chunk) >= size // 2:
-                        raise ConnectionResetError("injected: connection dropped mid-download")
-                    yield chunk
-                    sent += len(chunk)
-            service.downloads[video_id] += 1
-
-        headers = {
-            "Content-Length": str(size),
-            "Content-Disposition": f'attachment; filename="{video_id}.mp4"',
-        }
-        return StreamingResponse(body(), media_type="video/mp4", headers=headers)
+        return serve_video_file(service, video_id, path)
 
     @app.delete("/api/videos/{video_id}")
     def delete(video_id: str) -> dict[str, Any]:
@@ -225,6 +309,7 @@ def create_app(service: LocalVideoService, *, admin: bool = True) -> FastAPI:
             raise HTTPException(404, f"video {video_id} not found")
         return {"success": True, "message": "deleted"}
 
+    openai_routes.add_openai_routes(app, service)
     if admin:
         _add_admin_routes(app, service)
     return app

@@ -7,12 +7,14 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import uvicorn
 
+from mimio_core.catalogue import ModelSpec
 from mimio_core.local_server.app import create_app
 from mimio_core.local_server.faults import Faults
 from mimio_core.local_server.service import LocalVideoService
@@ -53,9 +55,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _uvicorn(service: LocalVideoService, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Server:
+def _uvicorn(
+    service: LocalVideoService, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None
+) -> uvicorn.Server:
     """The `/_admin` fault routes exist only when the server listens on loopback alone."""
-    app = create_app(service, admin=_is_loopback(host))
+    app = create_app(service, admin=_is_loopback(host), api_key=api_key)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     return uvicorn.Server(config)
 
@@ -67,12 +71,18 @@ def start_in_thread(
     render_slots: int = 1,
     port: int = 0,
     faults: Faults | None = None,
+    api_key: str | None = None,
+    models: Mapping[str, ModelSpec] | None = None,
 ) -> RunningServer:
-    """Serve on 127.0.0.1 (port 0: any free one) and return once `/health` answers."""
-    service = LocalVideoService(work_dir, latency=latency, render_slots=render_slots, faults=faults)
+    """Serve on 127.0.0.1 (port 0: any free one) and return once `/health` answers. `api_key`: the
+    OpenAI-compatible `/v1` routes demand it as a bearer token (None: open). `models`: what it renders
+    (None: the catalogue's local models)."""
+    service = LocalVideoService(
+        work_dir, latency=latency, render_slots=render_slots, faults=faults, models=models
+    )
     sock = _bind("127.0.0.1", port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = _uvicorn(service)
+    server = _uvicorn(service, api_key=api_key)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="mimio-local-server", daemon=True
     )
@@ -91,9 +101,17 @@ def start_in_thread(
     raise RuntimeError(f"the embedded video server did not start at {url}")
 
 
-def serve_forever(work_dir: Path, *, host: str, port: int, latency: float, render_slots: int) -> None:
+def serve_forever(
+    work_dir: Path,
+    *,
+    host: str,
+    port: int,
+    latency: float,
+    render_slots: int,
+    models: Mapping[str, ModelSpec],
+) -> None:
     """Run in the foreground until interrupted (`python -m mimio_core serve-local`)."""
-    service = LocalVideoService(work_dir, latency=latency, render_slots=render_slots)
+    service = LocalVideoService(work_dir, latency=latency, render_slots=render_slots, models=models)
     try:
         _uvicorn(service, host, port).run()
     finally:

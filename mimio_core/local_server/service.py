@@ -16,13 +16,15 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mimio_core.catalogue import parse_size
+import av
+
+from mimio_core.catalogue import MODELS, ModelSpec, models_for, parse_size
 from mimio_core.local_server.faults import Faults
 from mimio_core.local_server.renderer import RenderCancelled, RenderError, RenderSpec, render_video
 
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 RENDER_NICENESS = 10
 FPS = 24
 JOB_ID = re.compile(r"video_[0-9a-f]{32}")
+WEIRD_STATUS = "processing_upstream"  # what a job with the `weird` outcome reports until it completes
+RENDERING_OUTCOMES = (None, "weird")  # outcomes whose jobs are really rendered
 
 
 @dataclass
@@ -46,9 +50,11 @@ class Job:
     variation: int = 0
     outcome: str | None = None
     outcome_message: str | None = None
+    outcome_code: str | None = None
     status: str = "queued"
     completed_at: float | None = None
     error: str | None = None
+    error_code: str | None = None  # machine-readable reason of a failed job, when there is one
     rendered_at: float | None = None  # the MP4 is written; completed once the latency has passed
     frames_done: int = field(default=0, metadata={"runtime": True})
     frames_total: int = field(default=1, metadata={"runtime": True})
@@ -75,11 +81,19 @@ class LocalVideoService:
     """Accepts jobs, renders them on a bounded pool, and reports progress as the Mimio API does."""
 
     def __init__(
-        self, work_dir: Path, *, latency: float = 0.0, render_slots: int = 1, faults: Faults | None = None
+        self,
+        work_dir: Path,
+        *,
+        latency: float = 0.0,
+        render_slots: int = 1,
+        faults: Faults | None = None,
+        models: Mapping[str, ModelSpec] | None = None,
     ) -> None:
         self.work_dir = work_dir
         self.latency = latency
         self.faults = faults or Faults()
+        # what it renders: the catalogue's local models, or those the app's provider offers
+        self.models = models if models is not None else models_for(MODELS, "local")
         self.requests: Counter[str] = Counter()
         self.downloads: Counter[str] = Counter()
         self._jobs: dict[str, Job] = {}
@@ -100,6 +114,20 @@ class LocalVideoService:
 
     def video_file(self, job_id: str) -> Path:
         return self.work_dir / "videos" / f"{job_id}.mp4"
+
+    def thumbnail_file(self, job_id: str) -> Path | None:
+        """A WebP of a completed video's first frame (made once, kept next to the MP4), or None."""
+        video = self.finished_file(job_id)
+        if video is None:
+            return None
+        path = video.with_suffix(".webp")
+        if not path.is_file():
+            with av.open(str(video)) as container:
+                image = next(container.decode(video=0)).to_image()
+            temporary = path.with_name(f".{job_id}.{uuid.uuid4().hex}.webp")
+            image.save(temporary, "WEBP", quality=80)
+            os.replace(temporary, path)
+        return path
 
     def _reference_file(self, job_id: str) -> Path:
         return self.work_dir / "references" / f"{job_id}.bin"
@@ -141,7 +169,11 @@ class LocalVideoService:
         return job
 
     def _needs_render(self, job: Job) -> bool:
-        return job.outcome is None and job.status in ("queued", "in_progress") and job.rendered_at is None
+        return (
+            job.outcome in RENDERING_OUTCOMES
+            and job.status in ("queued", "in_progress")
+            and job.rendered_at is None
+        )
 
     @contextlib.contextmanager
     def _render_lock(self, job_id: str) -> Iterator[bool]:
@@ -161,6 +193,7 @@ class LocalVideoService:
         if latest is not None:
             job.status, job.rendered_at = latest.status, latest.rendered_at
             job.completed_at, job.error = latest.completed_at, latest.error
+            job.error_code = latest.error_code
 
     def _refresh_foreign(self, job: Job) -> None:
         """Follow a job another process renders; take it over when that process has gone."""
@@ -186,13 +219,14 @@ class LocalVideoService:
                 variation=variation,
                 outcome=rule.outcome if rule else None,
                 outcome_message=rule.message if rule else None,
+                outcome_code=rule.code if rule else None,
             )
             if new.reference is not None:
                 self._reference_file(job.id).write_bytes(new.reference)
             self._save(job)
             with self._lock:
                 self._jobs[job.id] = job
-            if job.outcome is None:
+            if job.outcome in RENDERING_OUTCOMES:
                 self._pool.submit(self._render, job)
             else:
                 job.status = "in_progress"
@@ -241,19 +275,23 @@ class LocalVideoService:
             job.rendered_at = time.time()
             self._save(job)
 
-    def _finish(self, job: Job, word: str, error: str | None = None) -> None:
+    def _finish(self, job: Job, word: str, error: str | None = None, code: str | None = None) -> None:
         with self._lock:
             job.status, job.error, job.completed_at = word, error, time.time()
+            job.error_code = code
             self._save(job)
 
     # reporting
     def _progress(self, job: Job, now: float) -> int:
         """Both the frames and the simulated latency must be done: progress is the lesser share."""
         by_time = 1.0 if self.latency <= 0 else min(1.0, (now - job.created_at) / self.latency)
-        by_frames = 1.0 if job.outcome or job.rendered_at else job.frames_done / max(1, job.frames_total)
+        rendered = job.outcome not in RENDERING_OUTCOMES or job.rendered_at is not None
+        by_frames = 1.0 if rendered else job.frames_done / max(1, job.frames_total)
         return int(100 * min(by_time, by_frames))
 
-    def status(self, job_id: str) -> dict[str, Any] | None:
+    def current(self, job_id: str) -> tuple[Job, str, int] | None:
+        """The job brought up to date, the status word it reports and its progress (0-100); None
+        for an unknown id. The job is the live record: read it, never change it."""
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None and JOB_ID.fullmatch(job_id) and self._job_file(job_id).is_file():
@@ -266,13 +304,30 @@ class LocalVideoService:
         if job.status in ("queued", "in_progress"):
             latency_done = now >= job.created_at + self.latency
             if job.outcome in ("failed", "error") and latency_done:
-                self._finish(job, job.outcome, error=job.outcome_message)
-            elif job.outcome is None and job.rendered_at is not None and latency_done:
+                self._finish(job, job.outcome, error=job.outcome_message, code=job.outcome_code)
+            elif job.outcome in RENDERING_OUTCOMES and job.rendered_at is not None and latency_done:
                 self._finish(job, "completed")
+        unfinished = job.status in ("queued", "in_progress")
+        word = WEIRD_STATUS if job.outcome == "weird" and unfinished else job.status
+        progress = 100 if job.status == "completed" else min(99, self._progress(job, now))
+        return job, word, progress
+
+    def job_ids(self) -> list[str]:
+        """Every job this server answers for: its own, and those on disk from another process."""
+        with self._lock:
+            ids = set(self._jobs)
+        ids.update(path.stem for path in self.work_dir.glob("jobs/*.json") if JOB_ID.fullmatch(path.stem))
+        return sorted(ids)
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        current = self.current(job_id)
+        if current is None:
+            return None
+        job, word, progress = current
         answer: dict[str, Any] = {
             "video_id": job.id,
-            "status": job.status,
-            "progress": 100 if job.status == "completed" else min(99, self._progress(job, now)),
+            "status": word,
+            "progress": progress,
             "model": job.model,
             "size": job.size,
             "seconds": str(job.seconds),
@@ -300,7 +355,8 @@ class LocalVideoService:
             job = self._jobs.pop(job_id, None)
         if job is None:
             return False
-        for path in (self._job_file(job_id), self.video_file(job_id), self._reference_file(job_id)):
+        video = self.video_file(job_id)
+        for path in (self._job_file(job_id), video, video.with_suffix(".webp"), self._reference_file(job_id)):
             path.unlink(missing_ok=True)
         return True
 

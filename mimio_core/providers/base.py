@@ -72,7 +72,7 @@ class VideoProvider(ABC):
 
     name: str
     label: str  # shown to people: "Mimio video API", "Embedded video server"
-    models: tuple[str, ...]
+    base_url: str  # where it is reached
 
     @abstractmethod
     def create(self, request: JobRequest) -> str:
@@ -94,6 +94,10 @@ class VideoProvider(ABC):
     @abstractmethod
     def download(self, job_id: str, out: BinaryIO) -> int:
         """Stream the finished video into `out`; returns the byte count."""
+
+    def thumbnail(self, job_id: str) -> bytes | None:
+        """A still image of the finished video when the provider offers one (else None)."""
+        return None
 
     @abstractmethod
     def delete(self, job_id: str) -> None: ...

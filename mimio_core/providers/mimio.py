@@ -6,51 +6,22 @@ The embedded local server implements the same contract, so this adapter drives b
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator
 from typing import Any, BinaryIO
-
-import httpx
 
 from mimio_core.providers.base import (
     JobRequest,
     JobStatus,
     ProviderError,
     ProviderRefused,
-    ProviderUnavailable,
     StartedJob,
-    VideoProvider,
     job_state,
 )
-from mimio_core.providers.retry import (
-    RetryPolicy,
-    is_transient_error,
-    is_transient_response,
-    retry_after_seconds,
-)
+from mimio_core.providers.http import HttpProvider
 
 log = logging.getLogger(__name__)
 
 STATUS_IDS_PER_REQUEST = 10
-
-
-def error_detail(response: httpx.Response) -> str:
-    """The server's `detail` (FastAPI style), else a generic message with the status code."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, list):  # FastAPI request-validation errors
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
-            for item in detail
-            if isinstance(item, dict)
-        )
-    if isinstance(detail, str) and detail.strip():
-        return detail.strip()
-    return f"the video provider answered HTTP {response.status_code}"
 
 
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -58,80 +29,13 @@ def chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-class MimioProvider(VideoProvider):
+class MimioProvider(HttpProvider):
     """Adapter for the Mimio video API contract (`../shared/reference/mimio-api.md`)."""
 
     name = "mimio"
 
-    def __init__(
-        self,
-        base_url: str,
-        models: tuple[str, ...],
-        *,
-        timeout: float = 30.0,
-        policy: RetryPolicy = RetryPolicy(),
-        sleep: Callable[[float], None] = time.sleep,
-        label: str = "Mimio video API",
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.models = models
-        self.label = label
-        self.policy = policy
-        self._sleep = sleep
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            follow_redirects=True,
-        )
-
-    # the one retry loop
-    @contextmanager
-    def _request(
-        self, method: str, path: str, *, idempotent: bool, stream: bool = False, **kwargs: Any
-    ) -> Iterator[httpx.Response]:
-        """Send with retries for transient failures; yields a 2xx response or raises `ProviderError`."""
-        attempt = 0
-        while True:
-            retry_after: float | None = None
-            try:
-                request = self._client.build_request(method, path, **kwargs)
-                response = self._client.send(request, stream=stream)
-            except httpx.HTTPError as exc:
-                if not (is_transient_error(exc, idempotent=idempotent) and self.policy.should_retry(attempt)):
-                    raise ProviderUnavailable(
-                        f"{self.label} unreachable: {type(exc).__name__}: {exc}"
-                    ) from exc
-                log.warning("%s %s failed (%s); retrying", method, path, type(exc).__name__)
-            else:
-                if response.is_success:
-                    try:
-                        yield response
-                    finally:
-                        response.close()
-                    return
-                if stream:
-                    response.read()
-                response.close()
-                if response.is_client_error and not is_transient_response(response.status_code):
-                    raise ProviderRefused(error_detail(response))
-                if not is_transient_response(response.status_code, idempotent=idempotent):
-                    raise ProviderUnavailable(f"{self.label} failed: {error_detail(response)}")
-                if not self.policy.should_retry(attempt):
-                    raise ProviderUnavailable(
-                        f"{self.label} kept failing: {error_detail(response)} after {attempt + 1} attempts"
-                    )
-                retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                log.warning("%s %s answered %s; retrying", method, path, response.status_code)
-            self._sleep(self.policy.delay(attempt, retry_after))
-            attempt += 1
-
-    def _json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
-        with self._request(method, path, idempotent=idempotent, **kwargs) as response:
-            try:
-                return response.json()
-            except ValueError:
-                raise ProviderError(f"{self.label} sent an answer that is not JSON for {path}") from None
+    def __init__(self, base_url: str, *, label: str = "Mimio video API", **options: Any) -> None:
+        super().__init__(base_url, label=label, **options)
 
     @staticmethod
     def _form(request: JobRequest) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
@@ -176,12 +80,6 @@ class MimioProvider(VideoProvider):
         }
         body = self._json("POST", "/api/videos/create-batch", idempotent=False, json=payload)
         return self._started(body, len(requests))
-
-    def _create_one(self, request: JobRequest) -> StartedJob:
-        try:
-            return StartedJob(job_id=self.create(request))
-        except ProviderError as exc:
-            return StartedJob(error=str(exc), refused=isinstance(exc, ProviderRefused))
 
     def _started(self, body: Any, expected: int) -> list[StartedJob]:
         items = body.get("videos") if isinstance(body, dict) else None
@@ -233,36 +131,11 @@ class MimioProvider(VideoProvider):
 
     # fetching and cleaning up
     def download(self, job_id: str, out: BinaryIO) -> int:
-        attempt = 0
-        while True:
-            out.seek(0)
-            out.truncate()
-            try:
-                with self._request(
-                    "GET", f"/api/videos/{job_id}/download", idempotent=True, stream=True
-                ) as response:
-                    written = 0
-                    for chunk in response.iter_bytes(1 << 20):
-                        out.write(chunk)
-                        written += len(chunk)
-                    return written
-            except httpx.HTTPError as exc:  # the connection dropped mid-body
-                if not self.policy.should_retry(attempt):
-                    raise ProviderUnavailable(f"download of {job_id} kept breaking off: {exc}") from exc
-                log.warning("download of %s broke off (%s); starting it again", job_id, exc)
-                self._sleep(self.policy.delay(attempt))
-                attempt += 1
+        return self._download(job_id, f"/api/videos/{job_id}/download", out)
 
     def delete(self, job_id: str) -> None:
         with self._request("DELETE", f"/api/videos/{job_id}", idempotent=True):
             pass
 
     def health(self) -> bool:
-        try:
-            response = self._client.get("/health", timeout=5.0)
-        except httpx.HTTPError:
-            return False
-        return response.is_success
-
-    def close(self) -> None:
-        self._client.close()
+        return self._health("/health")

@@ -49,6 +49,17 @@ class NewVideo:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Completed videos of one project (None: none), model and size, for spend summaries."""
+
+    project_id: str | None
+    model: str
+    size: str
+    videos: int
+    seconds: int
+
+
+@dataclass(frozen=True)
 class VideoFilter:
     """What My Videos and `list` narrow by; None means no restriction."""
 
@@ -109,6 +120,10 @@ class VideoStore(ABC):
 
     @abstractmethod
     def delete_video(self, video_id: str) -> None: ...
+
+    @abstractmethod
+    def usage(self, user_id: str) -> list[Usage]:
+        """Completed videos grouped by project, model and size."""
 
     @abstractmethod
     def update_progress(
@@ -203,6 +218,10 @@ class FileStorage(ABC):
 
 def video_key(user_id: str, video_id: str) -> str:
     return f"{user_id}/{video_id}.mp4"
+
+
+def thumbnail_key(user_id: str, video_id: str) -> str:
+    return f"{user_id}/{video_id}.jpg"
 
 
 def reference_key(user_id: str, digest: str, mime: str) -> str:

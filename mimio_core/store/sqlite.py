@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mimio_core.models import Project, TrackedVideo, VideoStatus
-from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, VideoStore, project_name
+from mimio_core.store.base import NewVideo, ProjectError, Usage, VideoFilter, VideoStore, project_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS videos (
     external_video_id TEXT,
     error TEXT,
     storage_path TEXT,
+    thumbnail_path TEXT,
     reference_path TEXT,
     batch_id TEXT,
     lease_owner TEXT,
@@ -61,7 +62,7 @@ CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id);
 
 # Record fields the engine may set alongside a status change; anything else is a bug.
 WRITABLE_FIELDS = frozenset(
-    {"progress", "external_video_id", "error", "storage_path", "started_at", "completed_at"}
+    {"progress", "external_video_id", "error", "storage_path", "thumbnail_path", "started_at", "completed_at"}
 )
 
 
@@ -84,6 +85,7 @@ def _video(row: sqlite3.Row) -> TrackedVideo:
         external_video_id=row["external_video_id"],
         error=row["error"],
         storage_path=row["storage_path"],
+        thumbnail_path=row["thumbnail_path"],
         reference_path=row["reference_path"],
         batch_id=row["batch_id"],
         created_at=_time(row["created_at"]),  # type: ignore[arg-type]
@@ -277,6 +279,14 @@ class SQLiteStore(VideoStore):
     def count_videos(self, user_id: str, where: VideoFilter = VideoFilter()) -> int:
         clause, params = _where(user_id, where)
         return int(self._query(f"SELECT count(*) FROM videos WHERE {clause}", params)[0][0])
+
+    def usage(self, user_id: str) -> list[Usage]:
+        rows = self._query(
+            "SELECT project_id, model, size, count(*), sum(duration_seconds) FROM videos"
+            " WHERE user_id = ? AND status = 'completed' GROUP BY project_id, model, size",
+            (user_id,),
+        )
+        return [Usage(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
     def delete_video(self, video_id: str) -> None:
         with self._transaction() as db:

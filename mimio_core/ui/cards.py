@@ -11,6 +11,7 @@ import streamlit as st
 from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.providers.base import ProviderError
 from mimio_core.runtime import Runtime
+from mimio_core.ui.text import plain
 
 BADGES: dict[VideoStatus, tuple[str, str, str]] = {
     VideoStatus.QUEUED: ("Queued", "gray", ":material/schedule:"),
@@ -20,9 +21,10 @@ BADGES: dict[VideoStatus, tuple[str, str, str]] = {
 }
 
 
-def status_badge(status: VideoStatus) -> None:
+def badge_markup(status: VideoStatus) -> str:
+    """Streamlit's inline badge markup, so a card's title and badge are one element, not three."""
     label, color, icon = BADGES[status]
-    st.badge(label, color=color, icon=icon)  # type: ignore[arg-type]
+    return f":{color}-badge[{icon} {label}]"
 
 
 def elapsed(video: TrackedVideo, now: float | None = None) -> str:
@@ -57,10 +59,7 @@ def video_card(
     """One video: badge, progress and elapsed time; the error and Retry when failed; player and
     Download when completed. `actions` adds page-specific buttons (delete, use as template)."""
     with st.container(border=True, key=f"card-{key}-{video.id}"):
-        head, badge = st.columns([4, 1], vertical_alignment="center")
-        head.markdown(f"**{video.title}**")
-        with badge:
-            status_badge(video.status)
+        st.markdown(f"{badge_markup(video.status)} **{plain(video.title)}**")
         st.caption(f"{video.model} · {video.size} · {video.seconds} s · {elapsed(video)}")
         if video.status is VideoStatus.COMPLETED and video.storage_path:
             path = video.storage_path

@@ -11,9 +11,11 @@ from typing import Any
 
 import streamlit as st
 
-from mimio_core.catalogue import MODELS
-from mimio_core.models import ReferenceUpload, VideoRequest
+from mimio_core.catalogue import ModelSpec
+from mimio_core.models import CheckedReference, ReferenceUpload, VideoRequest
 from mimio_core.prefill import QUERY_KEYS, FormDefaults, defaults_from_query
+from mimio_core.reference_fit import fit_reference
+from mimio_core.ui.text import error_note
 from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS, ValidationError, check_reference
 
 FIELDS = ("title", "prompt", "model", "size", "seconds")
@@ -24,7 +26,9 @@ def state_key(prefix: str, field: str) -> str:
     return f"{prefix}-{field}"
 
 
-def apply_query(prefixes: Sequence[str], models: Sequence[str], project_ids: Sequence[str]) -> FormDefaults:
+def apply_query(
+    prefixes: Sequence[str], models: Mapping[str, ModelSpec], project_ids: Sequence[str]
+) -> FormDefaults:
     """Pre-fill the forms from the URL query the first time it is seen (also after "Use as template"
     when the fields already hold other values); notices say what was ignored."""
     query = {key: st.query_params[key] for key in QUERY_KEYS if key in st.query_params}
@@ -51,11 +55,11 @@ def apply_query(prefixes: Sequence[str], models: Sequence[str], project_ids: Seq
 
 def field_error(errors: Mapping[str, str], field: str) -> None:
     if message := errors.get(field):
-        st.markdown(f":red[:material/error: {message}]")
+        error_note(message)
 
 
 def video_fields(
-    prefix: str, models: Sequence[str], errors: Mapping[str, str], *, title_label: str = "Title"
+    prefix: str, models: Mapping[str, ModelSpec], errors: Mapping[str, str], *, title_label: str = "Title"
 ) -> None:
     """Title, prompt (with its character count), model, size (the sizes that model allows), duration."""
     st.text_input(
@@ -75,8 +79,8 @@ def video_fields(
     field_error(errors, "prompt")
     model_key, size_key, seconds_key = (state_key(prefix, f) for f in ("model", "size", "seconds"))
     if st.session_state.get(model_key) not in models:
-        st.session_state[model_key] = models[0]
-    spec = MODELS[st.session_state[model_key]]
+        st.session_state[model_key] = next(iter(models))
+    spec = models[st.session_state[model_key]]
     # a model change may leave a size or duration the new model does not make
     if st.session_state.get(size_key) not in spec.sizes:
         st.session_state[size_key] = spec.default_size
@@ -84,7 +88,7 @@ def video_fields(
         st.session_state[seconds_key] = spec.default_seconds
     model_col, size_col, seconds_col = st.columns([2, 1, 1])
     with model_col:
-        st.selectbox("Model", models, key=model_key, format_func=lambda name: MODELS[name].label)
+        st.selectbox("Model", list(models), key=model_key, format_func=lambda name: models[name].label)
         field_error(errors, "model")
     with size_col:
         st.selectbox("Size", spec.sizes, key=size_key)
@@ -94,7 +98,9 @@ def video_fields(
         field_error(errors, "seconds")
 
 
-def reference_uploader(prefix: str, errors: Mapping[str, str], max_bytes: int) -> None:
+def reference_uploader(
+    prefix: str, models: Mapping[str, ModelSpec], errors: Mapping[str, str], max_bytes: int
+) -> None:
     """Drag-and-drop reference with a preview and the type detected from its bytes."""
     upload = st.file_uploader(
         "Reference image (optional)",
@@ -103,27 +109,39 @@ def reference_uploader(prefix: str, errors: Mapping[str, str], max_bytes: int) -
         help="Becomes the first frame. PNG, JPEG or WebP; a video where the model takes one.",
     )
     if upload is not None:
-        spec = MODELS[st.session_state[state_key(prefix, "model")]]
+        spec = models[st.session_state[state_key(prefix, "model")]]
         try:
             checked = check_reference(ReferenceUpload(upload.name, upload.getvalue()), spec, max_bytes)
         except ValidationError as refused:
             errors = {"reference": refused.errors["reference"], **errors}
         else:
-            preview, about = st.columns([1, 2])
-            if checked.kind == "image":
-                preview.image(checked.data, width=160)
-            else:
-                preview.video(checked.data, format=checked.mime)
-            about.caption(f"Detected: {checked.mime}, {len(checked.data) / 1024:.0f} KB")
+            reference_preview(checked, st.session_state[state_key(prefix, "size")])
     field_error(errors, "reference")
 
 
-def cost_estimate(prefixes: Sequence[str], copies: int = 1) -> None:
+def reference_preview(checked: CheckedReference, size: str) -> None:
+    """What will be sent: the detected type, and for an image of another size the fitted copy."""
+    preview, about = st.columns([1, 2])
+    about.caption(f"Detected: {checked.mime}, {len(checked.data) / 1024:.0f} KB")
+    if checked.kind == "video":
+        preview.video(checked.data, format=checked.mime)
+        return
+    fitted = fit_reference(checked, size)
+    preview.image(fitted.reference.data, width=160)
+    if fitted.changed:
+        (width, height), (target_w, target_h) = fitted.original_size, fitted.target_size
+        about.caption(
+            f":material/crop: Fitted to {target_w}x{target_h}, scaled and centre-cropped from "
+            f"{width}x{height}: the preview shows what the provider receives; your original is kept."
+        )
+
+
+def cost_estimate(models: Mapping[str, ModelSpec], prefixes: Sequence[str], copies: int = 1) -> None:
     """The list-price estimate for what the form would create, when prices are known."""
     total = 0.0
     for prefix in prefixes:
         values = read_values(prefix)
-        cost = MODELS[values["model"]].cost(values["size"], values["seconds"])
+        cost = models[values["model"]].cost(values["size"], values["seconds"])
         if cost is None:
             return
         total += cost * copies

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import pandas as pd
@@ -10,15 +11,33 @@ import streamlit as st
 from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.prefill import template_query
 from mimio_core.runtime import Runtime
+from mimio_core.spend import spend_by_project
+from mimio_core.store.base import FileStorage
 from mimio_core.ui.cards import BADGES
 
 SINGLE_PAGE = "pages/single.py"
 
 
-def videos_table(videos: list[TrackedVideo], project_names: dict[str, str]) -> pd.DataFrame:
-    """The visible page of videos as a table (what the CSV export writes too)."""
+def thumbnail_url(files: FileStorage, key: str | None) -> str | None:
+    """An image URL for the table: the storage's own URL, or the small JPEG inlined as a data URL."""
+    if not key:
+        return None
+    source = files.media_source(key)
+    if source.startswith(("http://", "https://")):
+        return source
+    try:
+        return "data:image/jpeg;base64," + base64.b64encode(files.read_bytes(key)).decode()
+    except OSError:
+        return None
+
+
+def videos_table(
+    videos: list[TrackedVideo], project_names: dict[str, str], files: FileStorage
+) -> pd.DataFrame:
+    """The visible page of videos as a table (what the CSV export writes too, without thumbnails)."""
     return pd.DataFrame(
         {
+            "Preview": [thumbnail_url(files, v.thumbnail_path) for v in videos],
             "Title": [v.title for v in videos],
             "Status": [BADGES[v.status][0] for v in videos],
             "Progress": [100 if v.status is VideoStatus.COMPLETED else v.progress for v in videos],
@@ -36,11 +55,32 @@ def videos_table(videos: list[TrackedVideo], project_names: dict[str, str]) -> p
 
 
 TABLE_COLUMNS = {
+    "Preview": st.column_config.ImageColumn("Preview", width="small"),
     "Progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=100, format="%d%%"),
     "Created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
     "Completed": st.column_config.DatetimeColumn("Completed", format="YYYY-MM-DD HH:mm"),
     "Seconds": st.column_config.NumberColumn("Seconds", format="%d s"),
 }
+
+
+def spend_table(runtime: Runtime, user_id: str, project_names: dict[str, str]) -> None:
+    """Completed videos and their list price per project (empty where a price is not in the catalogue)."""
+    spends = spend_by_project(runtime.catalogue, runtime.store.usage(user_id))
+    if not spends:
+        st.caption("Nothing completed yet.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Project": [project_names.get(s.project_id or "", "No project") for s in spends],
+                "Videos": [s.videos for s in spends],
+                "Seconds": [s.seconds for s in spends],
+                "Estimated cost": [s.cost for s in spends],
+            }
+        ),
+        hide_index=True,
+        column_config={"Estimated cost": st.column_config.NumberColumn(format="$%.2f")},
+    )
 
 
 def _delete(runtime: Runtime, video_id: str, confirm_key: str) -> None:

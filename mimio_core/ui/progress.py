@@ -6,20 +6,22 @@ ends it reruns the page once, which recomputes the timer as off.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import streamlit as st
 
+from mimio_core.catalogue import ModelSpec
 from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.runtime import Runtime
+from mimio_core.spend import run_cost
 from mimio_core.ui.cards import video_card
 
 REFRESH = timedelta(seconds=2)
 
 
-def summary(videos: Sequence[TrackedVideo]) -> None:
-    """Overall progress and counts per status ("2 of 3 completed")."""
+def summary(videos: Sequence[TrackedVideo], catalogue: Mapping[str, ModelSpec]) -> None:
+    """Overall progress, counts per status ("2 of 3 finished") and the run's list price."""
     counts = {status: sum(v.status is status for v in videos) for status in VideoStatus}
     overall = sum(100 if v.is_final else v.progress for v in videos) / max(1, len(videos))
     done = counts[VideoStatus.COMPLETED] + counts[VideoStatus.FAILED]
@@ -29,6 +31,8 @@ def summary(videos: Sequence[TrackedVideo]) -> None:
     cols[1].metric("In progress", counts[VideoStatus.PROCESSING])
     cols[2].metric("Queued", counts[VideoStatus.QUEUED])
     cols[3].metric("Failed", counts[VideoStatus.FAILED])
+    if (cost := run_cost(catalogue, videos)) is not None:
+        st.caption(f":material/payments: This run: ${cost:.2f} at list price")
 
 
 def progress_panel(runtime: Runtime, video_ids: list[str], key: str) -> None:
@@ -38,7 +42,7 @@ def progress_panel(runtime: Runtime, video_ids: list[str], key: str) -> None:
     @st.fragment(run_every=REFRESH if in_flight else None)
     def panel() -> None:
         videos = runtime.store.get_videos(video_ids)
-        summary(videos)
+        summary(videos, runtime.catalogue)
         columns = st.columns(min(3, max(1, len(videos))))
         for index, video in enumerate(videos):
             with columns[index % len(columns)]:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import ProjectError
+from mimio_core.ui.text import error_note
 
 ACTIVE = "active-project"
 NO_PROJECT = ""
@@ -37,7 +38,7 @@ def project_picker(runtime: Runtime, user_id: str, key: str, default: str | None
         st.text_input("Name", key=name_key)
         st.button("Create", key=f"{key}-create", on_click=_create, args=(runtime, user_id, name_key, key))
         if error := st.session_state.get(f"{name_key}-error"):
-            st.markdown(f":red[{error}]")
+            error_note(error)
     return st.session_state[key] or None
 
 

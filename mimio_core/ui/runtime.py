@@ -8,7 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from mimio_core.config import load_settings
+from mimio_core.catalogue import CatalogueError
+from mimio_core.config import ConfigError, load_settings
 from mimio_core.models import LOCAL_USER_ID
 from mimio_core.runtime import Runtime, open_runtime
 
@@ -34,6 +35,15 @@ def get_runtime() -> Runtime:
     runtime = open_runtime(settings)
     _started.append(runtime)
     return runtime
+
+
+def runtime_or_explain() -> Runtime:
+    """The runtime, or a page that says which setting is wrong (and nothing else) when it cannot start."""
+    try:
+        return get_runtime()
+    except (ConfigError, CatalogueError) as exc:
+        st.error(f"Mimio cannot start: {exc}", icon=":material/settings_alert:")
+        st.stop()
 
 
 def close_runtime() -> None:

@@ -38,7 +38,7 @@ def _submit(runtime: Runtime, page: str, read_rows: RowsReader, variations: int)
                 validate_request(
                     request,
                     max_reference_bytes=runtime.settings.max_reference_bytes,
-                    available_models=runtime.provider.models,
+                    models=runtime.models,
                 )
             )
         except ValidationError as refused:

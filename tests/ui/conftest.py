@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def runtime(app: AppTest) -> Runtime:
 
 
 def texts(at: AppTest) -> str:
-    """Everything the page says in markdown, captions, errors and infos, for assertions."""
+    """Everything the page says in markdown, captions, errors and infos, as a person reads it (markdown
+    escapes removed), for assertions."""
     parts = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.info, *at.warning)]
-    return "\n".join(str(p) for p in parts)
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))

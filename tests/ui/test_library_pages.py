@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from mimio_core.models import LOCAL_USER_ID, VideoRequest, VideoStatus
@@ -49,9 +50,14 @@ def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime) -> None:
     assert "1 video · page 1 of 1" in texts(app)
     app.text_input(key="videos-search").input("").run()
     app.radio(key="videos-view").set_value("Table").run()
-    (table,) = app.dataframe
+    spend, table = app.dataframe
+    assert spend.value.to_dict("records") == [
+        {"Project": "No project", "Videos": 2, "Seconds": 8, "Estimated cost": 0.8}
+    ]
     assert list(table.value["Title"]) == ["a busy street", "a forbidden scene", "a calm lake"]  # newest first
     assert list(table.value["Status"]) == ["Completed", "Failed", "Completed"]
+    previews = list(table.value["Preview"])
+    assert previews[0].startswith("data:image/jpeg;base64,") and pd.isna(previews[1])  # failed: none
     assert [b.label for b in app.get("download_button")] == ["Export CSV"]
 
 

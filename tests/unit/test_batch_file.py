@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from mimio_core.batch_file import BatchFileError, read_batch_file
+from mimio_core.catalogue import MODELS
 from mimio_core.models import CheckedReference, ValidRequest
 
 LIMIT = 10 * 1024 * 1024
@@ -163,9 +164,9 @@ def test_error_message_lists_lines(tmp_path):
     )
 
 
-def test_available_models_apply_to_every_row(tmp_path):
+def test_the_providers_models_apply_to_every_row(tmp_path):
     path = write(tmp_path / "b.csv", "prompt,model\na,sora-2\nb,sora-2-pro\n")
-    assert problems(path, available_models=("sora-2",)) == [
+    assert problems(path, models={"sora-2": MODELS["sora-2"]}) == [
         (3, "Unknown model 'sora-2-pro'; choose one of sora-2.")
     ]
 

@@ -12,7 +12,11 @@ from mimio_core.config import SETTINGS, ConfigError, Settings, load_settings
 def test_defaults_without_environment_or_secrets():
     settings = load_settings(environ={})
     assert settings == Settings(
+        provider="local",
         api_url=None,
+        openai_base_url=None,
+        openai_api_key=None,
+        catalogue_file=None,
         data_dir=Path("data"),
         poll_interval=3.0,
         timeout=600.0,
@@ -42,10 +46,15 @@ def test_environment_overrides_every_default():
             "MIMIO_LOCAL_LATENCY": "0",
             "MIMIO_LOCAL_RENDER_SLOTS": "2",
             "MIMIO_LOG_LEVEL": " debug ",
+            "MIMIO_CATALOGUE_FILE": "/srv/models.jsonl",
         }
     )
     assert settings == Settings(
+        provider="mimio",
         api_url="https://videos.example.com",
+        openai_base_url=None,
+        openai_api_key=None,
+        catalogue_file=Path("/srv/models.jsonl"),
         data_dir=Path("/srv/mimio"),
         poll_interval=0.5,
         timeout=120.0,
@@ -163,5 +172,34 @@ def test_replace_returns_a_changed_copy():
 
 def test_every_setting_is_documented_with_a_unique_key():
     keys = [s.key for s in SETTINGS]
-    assert len(keys) == len(set(keys)) == 11
+    assert len(keys) == len(set(keys))
     assert all(k.startswith("MIMIO_") and s.description for k, s in zip(keys, SETTINGS, strict=True))
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert [key for key in keys if f"| `{key}` |" not in readme] == []  # the README table lists them all
+
+
+def test_the_provider_follows_the_configuration():
+    assert load_settings(environ={}).provider == "local"
+    assert load_settings(environ={"MIMIO_API_URL": "https://api.example.com"}).provider == "mimio"
+    openai = load_settings(
+        environ={
+            "MIMIO_PROVIDER": "OpenAI",
+            "MIMIO_OPENAI_BASE_URL": "https://gateway.example.com/v1/",
+            "MIMIO_OPENAI_API_KEY": " sk-test ",
+        }
+    )
+    assert (openai.provider, openai.openai_base_url, openai.openai_api_key) == (
+        "openai",
+        "https://gateway.example.com/v1",
+        "sk-test",
+    )
+    assert "sk-test" not in repr(openai)  # a key never reaches a log through the settings
+    with pytest.raises(ConfigError, match=r"^MIMIO_PROVIDER must be one of local, mimio, openai, got 'veo'$"):
+        load_settings(environ={"MIMIO_PROVIDER": "veo"})
+    with pytest.raises(ConfigError, match=r"^MIMIO_PROVIDER=mimio needs MIMIO_API_URL"):
+        load_settings(environ={"MIMIO_PROVIDER": "mimio"})
+
+
+def test_the_openai_key_can_come_from_secrets():
+    settings = load_settings(environ={}, secrets={"MIMIO_OPENAI_API_KEY": "sk-from-secrets"})
+    assert settings.openai_api_key == "sk-from-secrets"

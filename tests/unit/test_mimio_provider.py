@@ -28,7 +28,6 @@ from mimio_core.providers.base import (
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.providers.retry import RetryPolicy
 
-MODELS = ("sora-2", "sora-2-pro")
 REQUEST = JobRequest(prompt="A fox in snow", model="sora-2", size="720x1280", seconds=8)
 
 
@@ -133,7 +132,7 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def provider(api: FakeApi, sleeps: list[float]) -> Iterator[MimioProvider]:
-    p = MimioProvider(api.url, MODELS, timeout=5.0, policy=RetryPolicy(attempts=5), sleep=sleeps.append)
+    p = MimioProvider(api.url, timeout=5.0, policy=RetryPolicy(attempts=5), sleep=sleeps.append)
     yield p
     p.close()
 
@@ -246,7 +245,7 @@ def test_unreachable_server_is_unavailable(sleeps):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    p = MimioProvider(f"http://127.0.0.1:{port}", MODELS, policy=RetryPolicy(attempts=3), sleep=sleeps.append)
+    p = MimioProvider(f"http://127.0.0.1:{port}", policy=RetryPolicy(attempts=3), sleep=sleeps.append)
     try:
         with pytest.raises(ProviderUnavailable, match=r"^Mimio video API unreachable: ConnectError: "):
             p.create(REQUEST)
@@ -259,7 +258,7 @@ def test_unreachable_server_is_unavailable(sleeps):
 def test_read_timeout_on_create_is_not_retried(api, sleeps):
     """The server may have started a billed job: repeating the create could start a second one."""
     api.script("POST", "/api/videos/create", Reply(body={"video_id": "late"}, delay=0.5))
-    p = MimioProvider(api.url, MODELS, timeout=0.2, sleep=sleeps.append)
+    p = MimioProvider(api.url, timeout=0.2, sleep=sleeps.append)
     try:
         with pytest.raises(ProviderUnavailable, match=r"^Mimio video API unreachable: ReadTimeout: "):
             p.create(REQUEST)
@@ -276,7 +275,7 @@ def test_read_timeout_on_status_is_retried(api, sleeps):
         Reply(body=[], delay=0.5),
         Reply(body=[{"video_id": "a", "status": "completed"}]),
     )
-    p = MimioProvider(api.url, MODELS, timeout=0.2, sleep=sleeps.append)
+    p = MimioProvider(api.url, timeout=0.2, sleep=sleeps.append)
     try:
         assert p.statuses(["a"]) == {"a": JobStatus("a", JobState.COMPLETED, 0, "completed")}
     finally:
@@ -507,4 +506,4 @@ def test_health(api, provider, status, healthy):
 
 def test_base_url_trailing_slash_is_dropped(api, provider):
     assert provider.base_url == api.url.rstrip("/")
-    assert provider.name == "mimio" and provider.models == MODELS
+    assert provider.name == "mimio"

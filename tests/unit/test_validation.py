@@ -157,10 +157,12 @@ def test_unknown_model_is_refused_listing_the_choices():
     }
 
 
-def test_available_models_restricts_known_models():
-    errors = field_errors(VideoRequest(prompt="x", model="sora-2-pro"), available_models=("sora-2",))
+def test_the_providers_models_restrict_known_models():
+    errors = field_errors(VideoRequest(prompt="x", model="sora-2-pro"), models={"sora-2": MODELS["sora-2"]})
     assert errors == {"model": "Unknown model 'sora-2-pro'; choose one of sora-2."}
-    ok = validate_request(VideoRequest(prompt="x"), max_reference_bytes=LIMIT, available_models=("sora-2",))
+    ok = validate_request(
+        VideoRequest(prompt="x"), max_reference_bytes=LIMIT, models={"sora-2": MODELS["sora-2"]}
+    )
     assert ok.model == "sora-2"
 
 

@@ -1,0 +1,142 @@
+"""OpenAI-compatible Videos API (`POST /videos`, `GET /videos/{id}`, `/content`), as gateways serve it.
+
+OpenAI itself switched the Sora 2 API off on 2026-09-24; LiteLLM, Azure OpenAI and relays keep the
+wire shape for other models. Variations and batches are parallel single creates.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO
+
+from mimio_core.providers.base import (
+    JobRequest,
+    JobState,
+    JobStatus,
+    ProviderError,
+    ProviderRefused,
+    StartedJob,
+    job_state,
+)
+from mimio_core.providers.http import HttpProvider
+
+POLICY_CODES = frozenset(
+    {"moderation_blocked", "content_policy_violation", "content_filter", "policy_violation"}
+)
+MAX_PARALLEL = 4
+
+
+def failure_message(error: Any) -> str:
+    """A failed job's reason as a person should read it; policy refusals say so plainly."""
+    if not isinstance(error, dict):
+        return "The provider reported the video as failed."
+    message = str(error.get("message") or "no reason given")
+    code = str(error.get("code") or "")
+    if code in POLICY_CODES or "policy" in code or "moderation" in code:
+        return f"Refused by the provider's content policy ({code}): {message}"
+    return f"{message} ({code})" if code else message
+
+
+class OpenAIProvider(HttpProvider):
+    """Adapter for an OpenAI-compatible Videos API at `base_url` (ending in /v1)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        label: str = "OpenAI-compatible Videos API",
+        **options: Any,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        super().__init__(base_url, label=label, headers=headers, **options)
+        self._pool = ThreadPoolExecutor(MAX_PARALLEL, thread_name_prefix="mimio-openai")
+        self._not_before: dict[str, float] = {}  # the server's `openai-poll-after-ms`, per job
+        self._hints = threading.Lock()
+
+    # creating
+    def create(self, request: JobRequest) -> str:
+        data = {
+            "prompt": request.prompt,
+            "model": request.model,
+            "size": request.size,
+            "seconds": str(request.seconds),
+        }
+        files = None
+        if request.reference is not None:
+            ref = request.reference
+            files = {"input_reference": (ref.name, ref.data, ref.mime)}
+        body = self._json("POST", "/videos", idempotent=False, data=data, files=files)
+        if not isinstance(body, dict) or not body.get("id"):
+            raise ProviderError(f"{self.label} answered the create call without a video id")
+        return str(body["id"])
+
+    def create_variations(self, request: JobRequest, count: int) -> list[StartedJob]:
+        return self.create_batch([request] * count)
+
+    def create_batch(self, requests: list[JobRequest]) -> list[StartedJob]:
+        return list(self._pool.map(self._create_one, requests))
+
+    # watching
+    def statuses(self, job_ids: Collection[str]) -> dict[str, JobStatus]:
+        now = time.monotonic()
+        with self._hints:
+            due = [job_id for job_id in job_ids if self._not_before.get(job_id, 0.0) <= now]
+        found = {}
+        for status in self._pool.map(self._status, due):
+            if status is not None:
+                found[status.job_id] = status
+        return found
+
+    def _status(self, job_id: str) -> JobStatus | None:
+        try:
+            with self._request("GET", f"/videos/{job_id}", idempotent=True) as response:
+                body = response.json()
+                hint = response.headers.get("openai-poll-after-ms")
+        except ProviderRefused as exc:  # 404: the provider no longer knows the job
+            return JobStatus(job_id=job_id, state=JobState.FAILED, progress=0, word="missing", error=str(exc))
+        except (ProviderError, ValueError):
+            return None  # unknown this time, never a failure
+        if hint and hint.isdigit():
+            with self._hints:
+                self._not_before[job_id] = time.monotonic() + int(hint) / 1000
+        word = str(body.get("status") or "unknown") if isinstance(body, dict) else "unknown"
+        state = job_state(word)
+        try:
+            progress = max(0, min(100, int(float(body.get("progress") or 0))))
+        except (TypeError, ValueError):
+            progress = 0
+        error = failure_message(body.get("error")) if state is JobState.FAILED else None
+        if state is not JobState.RUNNING:
+            with self._hints:
+                self._not_before.pop(job_id, None)
+        return JobStatus(job_id=job_id, state=state, progress=progress, word=word, error=error)
+
+    # fetching and cleaning up
+    def download(self, job_id: str, out: BinaryIO) -> int:
+        return self._download(job_id, f"/videos/{job_id}/content", out, params={"variant": "video"})
+
+    def thumbnail(self, job_id: str) -> bytes | None:
+        buffer = io.BytesIO()
+        try:
+            self._download(job_id, f"/videos/{job_id}/content", buffer, params={"variant": "thumbnail"})
+        except ProviderError:
+            return None
+        return buffer.getvalue() or None
+
+    def delete(self, job_id: str) -> None:
+        with self._request("DELETE", f"/videos/{job_id}", idempotent=True):
+            pass
+
+    def health(self) -> bool:
+        return self._health("/videos?limit=1")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        super().close()
