@@ -236,7 +236,9 @@ class Engine:
             return video
         status = None
         if video.external_video_id and video.error != CANCELLED:
-            status = self.provider.statuses([video.external_video_id]).get(video.external_video_id)
+            status = self.provider.statuses([video.external_video_id], fresh=True).get(
+                video.external_video_id
+            )
             if status is None:  # unknown is not "gone": a new generation now could be billed twice
                 raise ProviderUnavailable(
                     f"Could not check job {video.external_video_id} with the provider; nothing was changed. "

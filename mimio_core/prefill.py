@@ -45,7 +45,7 @@ def defaults_from_query(
         else:
             notices.append(f"Ignored size={asked!r} from the link: {model} makes {', '.join(spec.sizes)}.")
     if (asked := query.get("seconds")) is not None:
-        if asked.strip().isdigit() and int(asked) in spec.seconds:
+        if asked.strip().isdecimal() and int(asked) in spec.seconds:
             seconds = int(asked)
         else:
             allowed = ", ".join(str(s) for s in spec.seconds)

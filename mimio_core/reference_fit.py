@@ -37,12 +37,16 @@ def fit_reference(reference: CheckedReference, size: str) -> FittedReference:
         rotated = opened.getexif().get(0x0112, 1) not in (1, None)
         image = ImageOps.exif_transpose(opened)
         original = image.size
-        if original == target and not rotated:
+        if original == target and not rotated and image.mode in ("RGB", "RGBA", "L"):
             return FittedReference(reference, original, target)
         fitted = ImageOps.fit(image, target, method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
     image_format = PIL_FORMATS[reference.mime]
     if image_format == "JPEG" and fitted.mode not in ("RGB", "L"):
         fitted = _flatten(fitted)
+    elif fitted.mode not in ("RGB", "RGBA", "L"):  # CMYK, palette, 16-bit: what providers decode everywhere
+        fitted = fitted.convert(
+            "RGBA" if "A" in fitted.getbands() or "transparency" in fitted.info else "RGB"
+        )
     buffer = io.BytesIO()
     fitted.save(buffer, image_format, **({"quality": 92} if image_format in ("JPEG", "WEBP") else {}))
     return FittedReference(replace(reference, data=buffer.getvalue()), original, target)

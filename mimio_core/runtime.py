@@ -9,7 +9,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mimio_core.catalogue import ModelSpec, load_catalogue, models_for
+import httpx
+
+from mimio_core.catalogue import CatalogueError, ModelSpec, load_catalogue, models_for
 from mimio_core.config import Settings
 from mimio_core.engine import Engine
 from mimio_core.local_server.runner import RunningServer, start_in_thread
@@ -36,8 +38,10 @@ class Runtime:
 
     @property
     def provider_description(self) -> str:
-        where = "embedded, offline" if self.embedded_server else self.provider.base_url
-        return f"{self.provider.label} ({where})"
+        if self.embedded_server:
+            return f"{self.provider.label} (embedded, offline)"
+        url = httpx.URL(self.provider.base_url)  # never show credentials written into the URL
+        return f"{self.provider.label} ({url.copy_with(username=None, password=None)})"
 
     @property
     def storage_description(self) -> str:
@@ -84,6 +88,8 @@ def open_runtime(settings: Settings, *, start_engine: bool = True) -> Runtime:
     resumes unfinished work."""
     catalogue = load_catalogue(settings.catalogue_file)
     models = models_for(catalogue, settings.provider)
+    if not models:
+        raise CatalogueError(f"No model in the catalogue is offered by the {settings.provider!r} provider.")
     store, files = open_storage(settings)
     provider, server = open_provider(settings, models)
     engine = Engine(store, files, provider, settings)

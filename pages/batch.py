@@ -31,7 +31,7 @@ def remove_row(row: int) -> None:
 
 
 prefixes = [f"{PAGE}-{row}" for row in st.session_state[ROWS]]
-defaults = apply_query(prefixes, runtime.models, [p.id for p in runtime.store.list_projects(user_id)])
+defaults = apply_query(PAGE, prefixes, runtime.models, [p.id for p in runtime.store.list_projects(user_id)])
 for number, (row, prefix) in enumerate(zip(st.session_state[ROWS], prefixes, strict=True), start=1):
     with st.container(border=True, key=f"{prefix}-box"):
         head, remove = st.columns([4, 1], vertical_alignment="center")

@@ -12,6 +12,13 @@ from mimio_core.ui.library import TABLE_COLUMNS, spend_table, video_actions, vid
 from mimio_core.ui.runtime import current_user_id, get_runtime
 
 PAGE_SIZES = {"Gallery": 12, "Table": 50}
+
+
+def first_page() -> None:
+    """A new filter shows its first page, not page 3 of the old results."""
+    st.session_state.pop("videos-page", None)
+
+
 runtime = get_runtime()
 user_id = current_user_id()
 
@@ -26,18 +33,29 @@ if "project" in st.query_params and "videos-project" not in st.session_state:
 
 status_col, project_col, model_col, search_col = st.columns([1, 1, 1, 2])
 status = status_col.selectbox(
-    "Status", ["", *VideoStatus], key="videos-status", format_func=lambda s: str(s).title() if s else "All"
+    "Status",
+    ["", *VideoStatus],
+    key="videos-status",
+    on_change=first_page,
+    format_func=lambda s: str(s).title() if s else "All",
 )
 project = project_col.selectbox(
-    "Project", ["", *projects], key="videos-project", format_func=lambda p: projects.get(p, "All")
+    "Project",
+    ["", *projects],
+    key="videos-project",
+    on_change=first_page,
+    format_func=lambda p: projects.get(p, "All"),
 )
 model = model_col.selectbox(
     "Model",
     ["", *runtime.catalogue],
     key="videos-model",
+    on_change=first_page,
     format_func=lambda m: runtime.catalogue[m].label if m else "All",
 )
-search = search_col.text_input("Search title and prompt", key="videos-search", placeholder="fox, ocean, ...")
+search = search_col.text_input(
+    "Search title and prompt", key="videos-search", placeholder="fox, ocean, ...", on_change=first_page
+)
 where = VideoFilter(
     status=VideoStatus(status) if status else None,
     project_id=project or None,
@@ -92,8 +110,8 @@ def library() -> None:
         for index, video in enumerate(videos):
             with columns[index % 3]:
                 video_card(runtime, video, "library", actions)
-    if in_flight and all(v.is_final for v in videos):
-        st.rerun()
+    if in_flight != any(not v.is_final for v in videos):
+        st.rerun()  # the whole page: only a full run turns the timer on (a Retry) or off (all done)
 
 
 library()

@@ -18,6 +18,10 @@ class ProviderError(Exception):
 class ProviderRefused(ProviderError):
     """The provider answered and said no (4xx, or `success: false`): retrying unchanged will not help."""
 
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
 
 class ProviderUnavailable(ProviderError):
     """The provider could not be reached or kept failing after retries: a later attempt may work."""
@@ -87,9 +91,9 @@ class VideoProvider(ABC):
         """Start one job per request; one refused item does not stop the others."""
 
     @abstractmethod
-    def statuses(self, job_ids: Collection[str]) -> dict[str, JobStatus]:
+    def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:
         """Status of each job that could be read this time; a job missing from the answer is unknown
-        for now, never failed."""
+        for now, never failed. `fresh`: ask now, even where the server asked to wait before polling."""
 
     @abstractmethod
     def download(self, job_id: str, out: BinaryIO) -> int:

@@ -106,7 +106,7 @@ class HttpProvider(VideoProvider):
                     response.read()
                 response.close()
                 if response.is_client_error and not is_transient_response(response.status_code):
-                    raise ProviderRefused(error_detail(response))
+                    raise ProviderRefused(error_detail(response), response.status_code)
                 if not is_transient_response(response.status_code, idempotent=idempotent):
                     raise ProviderUnavailable(f"{self.label} failed: {error_detail(response)}")
                 if not self.policy.should_retry(attempt):

@@ -95,7 +95,7 @@ class MimioProvider(HttpProvider):
         return started + [StartedJob(error=f"{self.label} did not start this video", refused=False)] * missing
 
     # watching
-    def statuses(self, job_ids: Collection[str]) -> dict[str, JobStatus]:
+    def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:
         found: dict[str, JobStatus] = {}
         for group in chunks(list(job_ids), STATUS_IDS_PER_REQUEST):
             try:

@@ -28,6 +28,7 @@ POLICY_CODES = frozenset(
     {"moderation_blocked", "content_policy_violation", "content_filter", "policy_violation"}
 )
 MAX_PARALLEL = 4
+MAX_POLL_WAIT = 60.0  # seconds: a larger server hint must not stop watching a job
 
 
 def failure_message(error: Any) -> str:
@@ -68,11 +69,12 @@ class OpenAIProvider(HttpProvider):
             "size": request.size,
             "seconds": str(request.seconds),
         }
-        files = None
-        if request.reference is not None:
+        if request.reference is None:
+            body = self._json("POST", "/videos", idempotent=False, json=data)
+        else:
             ref = request.reference
             files = {"input_reference": (ref.name, ref.data, ref.mime)}
-        body = self._json("POST", "/videos", idempotent=False, data=data, files=files)
+            body = self._json("POST", "/videos", idempotent=False, data=data, files=files)
         if not isinstance(body, dict) or not body.get("id"):
             raise ProviderError(f"{self.label} answered the create call without a video id")
         return str(body["id"])
@@ -84,10 +86,11 @@ class OpenAIProvider(HttpProvider):
         return list(self._pool.map(self._create_one, requests))
 
     # watching
-    def statuses(self, job_ids: Collection[str]) -> dict[str, JobStatus]:
+    def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:
         now = time.monotonic()
-        with self._hints:
-            due = [job_id for job_id in job_ids if self._not_before.get(job_id, 0.0) <= now]
+        with self._hints:  # expired hints go, so jobs that ended elsewhere leave nothing behind
+            self._not_before = {job_id: at for job_id, at in self._not_before.items() if at > now}
+            due = [job_id for job_id in job_ids if fresh or job_id not in self._not_before]
         found = {}
         for status in self._pool.map(self._status, due):
             if status is not None:
@@ -99,14 +102,20 @@ class OpenAIProvider(HttpProvider):
             with self._request("GET", f"/videos/{job_id}", idempotent=True) as response:
                 body = response.json()
                 hint = response.headers.get("openai-poll-after-ms")
-        except ProviderRefused as exc:  # 404: the provider no longer knows the job
-            return JobStatus(job_id=job_id, state=JobState.FAILED, progress=0, word="missing", error=str(exc))
+        except ProviderRefused as exc:
+            if exc.status_code == 404:  # the provider no longer knows the job
+                return JobStatus(
+                    job_id=job_id, state=JobState.FAILED, progress=0, word="missing", error=str(exc)
+                )
+            return None  # a rejected key or an exhausted budget says nothing about the job itself
         except (ProviderError, ValueError):
             return None  # unknown this time, never a failure
-        if hint and hint.isdigit():
+        if not isinstance(body, dict):
+            return None
+        if hint and hint.isdecimal():
             with self._hints:
-                self._not_before[job_id] = time.monotonic() + int(hint) / 1000
-        word = str(body.get("status") or "unknown") if isinstance(body, dict) else "unknown"
+                self._not_before[job_id] = time.monotonic() + min(int(hint) / 1000, MAX_POLL_WAIT)
+        word = str(body.get("status") or "unknown")
         state = job_state(word)
         try:
             progress = max(0, min(100, int(float(body.get("progress") or 0))))

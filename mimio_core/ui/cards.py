@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.runtime.media_file_storage import MediaFileStorageError
 
 from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.providers.base import ProviderError
@@ -21,10 +22,12 @@ BADGES: dict[VideoStatus, tuple[str, str, str]] = {
 }
 
 
-def badge_markup(status: VideoStatus) -> str:
-    """Streamlit's inline badge markup, so a card's title and badge are one element, not three."""
+def badge_markup(status: VideoStatus, count: int | None = None) -> str:
+    """Streamlit's inline badge markup ("Completed", or "2 completed" with a count), so a title and
+    its badge are one element, not three."""
     label, color, icon = BADGES[status]
-    return f":{color}-badge[{icon} {label}]"
+    text = label if count is None else f"{count} {label.lower()}"
+    return f":{color}-badge[{icon} {text}]"
 
 
 def elapsed(video: TrackedVideo, now: float | None = None) -> str:
@@ -63,7 +66,13 @@ def video_card(
         st.caption(f"{video.model} · {video.size} · {video.seconds} s · {elapsed(video)}")
         if video.status is VideoStatus.COMPLETED and video.storage_path:
             path = video.storage_path
-            st.video(runtime.files.media_source(path))
+            try:
+                st.video(runtime.files.media_source(path))
+            except MediaFileStorageError:
+                st.error(
+                    "The stored file is missing: delete this video, or make it again.",
+                    icon=":material/error:",
+                )
             st.download_button(
                 "Download",
                 data=lambda: runtime.files.read_bytes(path),

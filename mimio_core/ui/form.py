@@ -31,13 +31,15 @@ def state_key(prefix: str, field: str) -> str:
 
 
 def apply_query(
-    prefixes: Sequence[str], models: Mapping[str, ModelSpec], project_ids: Sequence[str]
+    page: str, prefixes: Sequence[str], models: Mapping[str, ModelSpec], project_ids: Sequence[str]
 ) -> FormDefaults:
     """Pre-fill the forms from the URL query the first time it is seen (also after "Use as template"
-    when the fields already hold other values); notices say what was ignored."""
+    when the fields already hold other values); notices say what was ignored. Otherwise a field keeps
+    what the person typed, also after a visit to another page (Streamlit drops a widget's state
+    when its page is left, so `keep_values` holds a copy)."""
     query = {key: st.query_params[key] for key in QUERY_KEYS if key in st.query_params}
     defaults = defaults_from_query(query, models, project_ids)
-    seen_key = f"{prefixes[0]}-query-seen"
+    seen_key = f"{page}-query-seen"
     fresh = st.session_state.get(seen_key) != query
     for prefix in prefixes:
         values = {
@@ -48,8 +50,11 @@ def apply_query(
             "seconds": defaults.seconds,
         }
         for field, value in values.items():
-            if fresh or state_key(prefix, field) not in st.session_state:
-                st.session_state[state_key(prefix, field)] = value
+            key = state_key(prefix, field)
+            if fresh:
+                st.session_state[key] = value
+            elif key not in st.session_state:
+                st.session_state[key] = st.session_state.get(f"kept-{key}", value)
     if fresh:
         st.session_state[seen_key] = query
         for notice in defaults.notices:
@@ -100,6 +105,8 @@ def video_fields(
     with seconds_col:
         st.selectbox("Duration", spec.seconds, key=seconds_key, format_func=lambda s: f"{s} s")
         field_error(errors, "seconds")
+    for field in FIELDS:  # plain keys outlive the page; see apply_query
+        st.session_state[f"kept-{state_key(prefix, field)}"] = st.session_state[state_key(prefix, field)]
 
 
 def reference_uploader(
@@ -176,7 +183,7 @@ def one_prompt_form(runtime: Runtime, page: str, *, title_label: str = "Title") 
     """The form of a one-prompt page (Single video, Variations): pre-filled from the link, the
     fields, the reference and the project; returns the chosen project id."""
     user_id = current_user_id()
-    defaults = apply_query([page], runtime.models, [p.id for p in runtime.store.list_projects(user_id)])
+    defaults = apply_query(page, [page], runtime.models, [p.id for p in runtime.store.list_projects(user_id)])
     errors = row_errors(page, page)
     video_fields(page, runtime.models, errors, title_label=title_label)
     reference_uploader(page, runtime.models, errors, runtime.settings.max_reference_bytes)

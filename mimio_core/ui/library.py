@@ -96,7 +96,10 @@ def video_actions(runtime: Runtime) -> Callable[[TrackedVideo, str], None]:
         confirm_key = f"confirm-delete-{video.id}"
         template, delete = st.columns(2)
         if template.button(
-            "Use as template", key=f"template-{key}-{video.id}", icon=":material/content_copy:"
+            "Reuse",
+            key=f"template-{key}-{video.id}",
+            icon=":material/content_copy:",
+            help="Use as template: opens Single video with this video's prompt and settings",
         ):
             st.switch_page(SINGLE_PAGE, query_params=template_query(video))
         if not st.session_state.get(confirm_key):
@@ -109,13 +112,9 @@ def video_actions(runtime: Runtime) -> Callable[[TrackedVideo, str], None]:
             return
         st.warning("Delete this video and its file? This cannot be undone.")
         yes, no = st.columns(2)
-        yes.button(
-            "Delete for good",
-            key=f"confirm-{key}-{video.id}",
-            type="primary",
-            on_click=_delete,
-            args=(runtime, video.id, confirm_key),
-        )
+        if yes.button("Delete for good", key=f"confirm-{key}-{video.id}", type="primary"):
+            _delete(runtime, video.id, confirm_key)
+            st.rerun()  # the whole page: counts and pages change, not only this card
         no.button(
             "Keep it", key=f"keep-{key}-{video.id}", on_click=lambda: st.session_state.pop(confirm_key, None)
         )

@@ -15,7 +15,7 @@ from mimio_core.catalogue import ModelSpec
 from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.spend import run_cost
-from mimio_core.ui.cards import video_card
+from mimio_core.ui.cards import badge_markup, video_card
 
 REFRESH = timedelta(seconds=2)
 
@@ -26,13 +26,11 @@ def summary(videos: Sequence[TrackedVideo], catalogue: Mapping[str, ModelSpec]) 
     overall = sum(100 if v.is_final else v.progress for v in videos) / max(1, len(videos))
     done = counts[VideoStatus.COMPLETED] + counts[VideoStatus.FAILED]
     st.progress(overall / 100, text=f"{done} of {len(videos)} finished")
-    cols = st.columns(4)
-    cols[0].metric("Completed", counts[VideoStatus.COMPLETED])
-    cols[1].metric("In progress", counts[VideoStatus.PROCESSING])
-    cols[2].metric("Queued", counts[VideoStatus.QUEUED])
-    cols[3].metric("Failed", counts[VideoStatus.FAILED])
+    # one line of badges: four metrics would stack into a screenful on a phone
+    line = " ".join(f"{badge_markup(status, counts[status])}" for status in VideoStatus)
     if (cost := run_cost(catalogue, videos)) is not None:
-        st.caption(f":material/payments: This run: ${cost:.2f} at list price")
+        line += f" &nbsp; :material/payments: ${cost:.2f} at list price"
+    st.markdown(line)
 
 
 def progress_panel(runtime: Runtime, video_ids: list[str], key: str) -> None:
@@ -47,7 +45,7 @@ def progress_panel(runtime: Runtime, video_ids: list[str], key: str) -> None:
         for index, video in enumerate(videos):
             with columns[index % len(columns)]:
                 video_card(runtime, video, key)
-        if in_flight and all(v.is_final for v in videos):
-            st.rerun()  # the whole page, so the timer is recomputed as off
+        if in_flight != any(not v.is_final for v in videos):
+            st.rerun()  # the whole page: only a full run turns the timer on (a Retry) or off (all done)
 
     panel()

@@ -24,17 +24,12 @@ def _secrets() -> Mapping[str, Any]:
         return {}
 
 
-_started: list[Runtime] = []
-
-
-@st.cache_resource(show_spinner="Starting the video engine...")
+@st.cache_resource(show_spinner="Starting the video engine...", on_release=lambda runtime: runtime.close())
 def get_runtime() -> Runtime:
     """One engine per process, shared by every session; it resumes unfinished work as it starts."""
     settings = load_settings(secrets=_secrets())
     logging.basicConfig(level=settings.log_level)
-    runtime = open_runtime(settings)
-    _started.append(runtime)
-    return runtime
+    return open_runtime(settings)
 
 
 def runtime_or_explain() -> Runtime:
@@ -47,10 +42,9 @@ def runtime_or_explain() -> Runtime:
 
 
 def close_runtime() -> None:
-    """Stop the shared runtime (tests, and a clean shutdown); the next `get_runtime` starts anew."""
+    """Stop the shared runtime (tests, and a clean shutdown; `on_release` closes it); the next
+    `get_runtime` starts anew."""
     get_runtime.clear()  # type: ignore[attr-defined]
-    while _started:
-        _started.pop().close()
 
 
 def current_user_id() -> str:

@@ -187,3 +187,22 @@ def test_every_refusal_is_explained_and_records_nothing(
     assert message in texts(at)
     assert get_runtime().store.count_videos(LOCAL_USER_ID) == 0
     assert "single-run" not in at.session_state
+
+
+def test_removing_a_batch_row_keeps_what_the_other_rows_hold(app: AppTest) -> None:
+    app.switch_page("pages/batch.py").run()
+    app.button(key="batch-add").click().run()
+    app.text_area(key="batch-1-prompt").input("second prompt").run()
+    app.selectbox(key="batch-1-model").set_value("sora-2-pro").run()
+    app.button(key="batch-0-remove").click().run()
+    assert app.text_area(key="batch-1-prompt").value == "second prompt"
+    assert app.selectbox(key="batch-1-model").value == "sora-2-pro"
+
+
+def test_what_was_typed_survives_a_visit_to_another_page(app: AppTest) -> None:
+    app.text_area(key="single-prompt").input("half written idea").run()
+    app.selectbox(key="single-seconds").set_value(12).run()
+    app.switch_page("pages/my_videos.py").run()
+    app.switch_page("pages/single.py").run()
+    assert app.text_area(key="single-prompt").value == "half written idea"
+    assert app.selectbox(key="single-seconds").value == 12

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Iterator
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -27,107 +21,9 @@ from mimio_core.providers.base import (
 )
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.providers.retry import RetryPolicy
+from tests.fake_api import FakeApi, Reply, Seen
 
 REQUEST = JobRequest(prompt="A fox in snow", model="sora-2", size="720x1280", seconds=8)
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None  # JSON-encoded unless bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    declared_length: int | None = None  # a Content-Length larger than the body: the connection drops
-    delay: float = 0.0  # seconds before answering
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class FakeApi:
-    """Replies scripted per (method, path): a list is used up in order, a function answers every call."""
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], list[Reply] | Callable[[Seen], Reply]] = {}
-        self.seen: list[Seen] = []
-        self.lock = threading.Lock()
-        self.url = ""
-
-    def script(self, method: str, path: str, *replies: Reply | Callable[[Seen], Reply]) -> None:
-        if len(replies) == 1 and callable(replies[0]):
-            self.routes[(method, path)] = replies[0]
-        else:
-            self.routes[(method, path)] = list(replies)  # type: ignore[arg-type]
-
-    def calls(self, method: str, path: str) -> list[Seen]:
-        return [s for s in self.seen if (s.method, s.path) == (method, path)]
-
-    def answer(self, seen: Seen) -> Reply:
-        with self.lock:
-            self.seen.append(seen)
-            route = self.routes.get((seen.method, seen.path))
-            if callable(route):
-                return route(seen)
-            if route:
-                return route.pop(0)
-        return Reply(599, {"detail": f"unscripted {seen.method} {seen.path}"})
-
-
-def handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _handle(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            reply = api.answer(Seen(self.command, parts.path, parse_qs(parts.query), headers, body))
-            time.sleep(reply.delay)
-            payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-            self.send_response(reply.status)
-            if not isinstance(reply.body, bytes):
-                self.send_header("Content-Type", "application/json")
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(reply.declared_length or len(payload)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(payload)
-            self.wfile.flush()
-            self.close_connection = True
-
-        do_GET = do_POST = do_DELETE = _handle
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    fake = FakeApi()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture
