@@ -162,7 +162,7 @@ def main() -> None:
             maxrss_before = max_rss_kib()
             video_id = str(uuid.uuid4())
             start = time.perf_counter()
-            key = transfer_video(provider, files, LOCAL_USER_ID, video_id, big_id, scratch)
+            key = transfer_video(provider, files, LOCAL_USER_ID, video_id, big_id, scratch).key
             seconds = time.perf_counter() - start
             maxrss_after = max_rss_kib()
             hwm_after = proc_status_kib("VmHWM")
