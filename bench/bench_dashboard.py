@@ -340,7 +340,7 @@ def bench_pages(data_dir: Path, sample: Path, count: int, reps: int, big_video: 
     print(
         f"cold first run (Single video page; starts the engine and the embedded server): {ms(cold.wall)} ms"
     )
-    at.switch_page("pages/projects.py")
+    at.switch_page("app_pages/projects.py")
     repeat(at, 3)  # warm-up
     base_before = repeat(at, reps)
     baseline = statistics.median(s.wall for s in base_before), statistics.median(s.cpu for s in base_before)
@@ -361,7 +361,7 @@ def bench_pages(data_dir: Path, sample: Path, count: int, reps: int, big_video: 
             f" {len(at.get('button'))} buttons"
         )
 
-    at.switch_page("pages/my_videos.py")
+    at.switch_page("app_pages/my_videos.py")
     scenario("Gallery, page 1", lambda: None)
     scenario("Table, page 1", lambda: at.radio(key="videos-view").set_value("Table"))
     scenario(
@@ -396,7 +396,7 @@ def bench_pages(data_dir: Path, sample: Path, count: int, reps: int, big_video: 
         print(f"rendered a 1280x720 4 s MP4 ({size / 1e6:.2f} MB) in {time.perf_counter() - start:.1f} s")
         scenario("Gallery, page 1, 1280x720 4 s files", lambda: None)
 
-    at.switch_page("pages/projects.py")
+    at.switch_page("app_pages/projects.py")
     repeat(at, 3)
     base_after = repeat(at, reps)
     worst = max(statistics.median(s.wall for s in samples) for samples in scenario_samples)

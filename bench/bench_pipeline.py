@@ -123,8 +123,8 @@ def instrument(engine: Engine, url: str, client: httpx.Client) -> list[Tick]:
     local = threading.local()  # per thread: only the engine thread's calls belong to a tick
     original_tick: Callable[[], None] = engine.tick
     provider, store = engine.provider, engine.store
-    original_statuses: Callable[[Collection[str]], dict[str, JobStatus]] = provider.statuses
-    original_progress: Callable[..., None] = store.update_progress
+    original_statuses: Callable[..., dict[str, JobStatus]] = provider.statuses
+    original_progress: Callable[..., bool] = store.update_progress
     client_ = provider._client  # the provider's httpx client: time each status request on the wire
     original_send: Callable[..., httpx.Response] = client_.send
 
@@ -136,18 +136,18 @@ def instrument(engine: Engine, url: str, client: httpx.Client) -> list[Tick]:
             if request.url.path.endswith("/batch/status") and hasattr(local, "request_ms"):
                 local.request_ms.append(1000 * (time.perf_counter() - start))
 
-    def counting_statuses(job_ids: Collection[str]) -> dict[str, JobStatus]:
+    def counting_statuses(job_ids: Collection[str], **options: object) -> dict[str, JobStatus]:
         start = time.perf_counter()
         try:
-            return original_statuses(job_ids)
+            return original_statuses(job_ids, **options)
         finally:
             local.ids = getattr(local, "ids", 0) + len(job_ids)
             local.status_s = getattr(local, "status_s", 0.0) + time.perf_counter() - start
 
-    def counting_progress(*args: object, **kwargs: object) -> None:
+    def counting_progress(*args: object, **kwargs: object) -> bool:
         start = time.perf_counter()
         try:
-            original_progress(*args, **kwargs)
+            return original_progress(*args, **kwargs)
         finally:
             local.writes = getattr(local, "writes", 0) + 1
             local.write_s = getattr(local, "write_s", 0.0) + time.perf_counter() - start

@@ -169,14 +169,25 @@ class Engine:
             self._wake.clear()
 
     # what callers ask for
-    def submit(self, requests: list[ValidRequest], user_id: str = LOCAL_USER_ID) -> list[TrackedVideo]:
-        """Record the videos (queued) and wake the engine; they share a batch id when more than one."""
+    def submit(
+        self, requests: list[ValidRequest], user_id: str = LOCAL_USER_ID, submission_id: str | None = None
+    ) -> list[TrackedVideo]:
+        """Record the videos (queued) and wake the engine; they share a batch id when more than one.
+
+        `submission_id` makes this idempotent: the same id (a form's double click, a retried call)
+        names the same records, so a second submit returns the first one's videos instead of new ones.
+        """
         if not requests:
             return []
-        batch_id = str(uuid.uuid4()) if len(requests) > 1 else None
+        submission = uuid.UUID(submission_id) if submission_id else uuid.uuid4()
+
+        def derived(part: str) -> str:
+            return str(uuid.uuid5(submission, part))
+
+        batch_id = derived("batch") if len(requests) > 1 else None
         videos = [
             NewVideo(
-                id=str(uuid.uuid4()),
+                id=derived(f"video-{index}"),
                 user_id=user_id,
                 title=request.title,
                 prompt=request.prompt,
@@ -187,7 +198,7 @@ class Engine:
                 batch_id=batch_id,
                 reference_path=self._store_reference(user_id, request.reference),
             )
-            for request in requests
+            for index, request in enumerate(requests)
         ]
         recorded = self.store.insert_videos(videos)
         log.info("recorded %d video(s): %s", len(recorded), ", ".join(v.id for v in recorded))

@@ -100,7 +100,8 @@ class VideoStore(ABC):
     @abstractmethod
     def insert_videos(self, videos: list[NewVideo]) -> list[TrackedVideo]:
         """Record all of them in one transaction, as `queued`; `ProjectError` (and nothing recorded)
-        when a project is not the user's."""
+        when a project is not the user's. Ids already recorded for the same user are left as they are
+        (a repeated submission), and their records returned."""
 
     @abstractmethod
     def get_video(self, video_id: str) -> TrackedVideo | None: ...

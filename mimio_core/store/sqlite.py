@@ -231,7 +231,7 @@ class SQLiteStore(VideoStore):
                     raise ProjectError(f"Project {project_id} does not exist (it may have been deleted).")
             for offset, video in enumerate(videos):
                 db.execute(
-                    "INSERT INTO videos (id, user_id, project_id, title, prompt, model, size,"
+                    "INSERT OR IGNORE INTO videos (id, user_id, project_id, title, prompt, model, size,"
                     " duration_seconds, status, progress, batch_id, reference_path, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
                     (
@@ -250,7 +250,8 @@ class SQLiteStore(VideoStore):
                         now,
                     ),
                 )
-        return self.get_videos([video.id for video in videos])
+        recorded = self.get_videos([video.id for video in videos])
+        return [video for video in recorded if video.user_id == videos[0].user_id]
 
     def get_video(self, video_id: str) -> TrackedVideo | None:
         rows = self._query("SELECT * FROM videos WHERE id = ?", (video_id,))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 
+from mimio_core.catalogue import parse_size
 from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.providers.base import ProviderError
 from mimio_core.runtime import Runtime
@@ -28,6 +29,9 @@ def badge_markup(status: VideoStatus, count: int | None = None) -> str:
     label, color, icon = BADGES[status]
     text = label if count is None else f"{count} {label.lower()}"
     return f":{color}-badge[{icon} {text}]"
+
+
+PORTRAIT_PLAYER = 240  # pixels
 
 
 def elapsed(video: TrackedVideo, now: float | None = None) -> str:
@@ -66,14 +70,18 @@ def video_card(
         st.caption(f"{video.model} · {video.size} · {video.seconds} s · {elapsed(video)}")
         if video.status is VideoStatus.COMPLETED and video.storage_path:
             path = video.storage_path
-            try:
-                st.video(runtime.files.media_source(path))
+            width, height = parse_size(video.size)
+            try:  # a portrait player at full column width would fill a phone screen
+                st.video(
+                    runtime.files.media_source(path), width=PORTRAIT_PLAYER if height > width else "stretch"
+                )
             except MediaFileStorageError:
                 st.error(
                     "The stored file is missing: delete this video, or make it again.",
                     icon=":material/error:",
                 )
-            st.download_button(
+            buttons = st.container(horizontal=True)  # one row of buttons, wrapping only on a phone
+            buttons.download_button(
                 "Download",
                 data=lambda: runtime.files.read_bytes(path),
                 file_name=file_name(video),
@@ -84,7 +92,8 @@ def video_card(
             )
         elif video.status is VideoStatus.FAILED:
             st.error(video.error or "Failed for an unknown reason.", icon=":material/error:")
-            st.button(
+            buttons = st.container(horizontal=True)
+            buttons.button(
                 "Retry",
                 key=f"retry-{key}-{video.id}",
                 icon=":material/refresh:",
@@ -94,5 +103,22 @@ def video_card(
         else:
             waiting = "Waiting for a free slot" if video.status is VideoStatus.QUEUED else "Generating"
             st.progress(video.progress / 100, text=f"{waiting}: {video.progress}%")
+            buttons = st.container(horizontal=True)
         if actions is not None:
-            actions(video, key)
+            with buttons:
+                actions(video, key)
+
+
+def video_grid(
+    runtime: Runtime,
+    videos: Sequence[TrackedVideo],
+    key: str,
+    actions: Callable[[TrackedVideo, str], None] | None = None,
+    per_row: int = 3,
+) -> None:
+    """Cards in rows (not in columns filled one after another): a phone stacks the columns, and the
+    order must stay newest first."""
+    for start in range(0, len(videos), per_row):
+        for column, video in zip(st.columns(per_row), videos[start : start + per_row], strict=False):
+            with column:
+                video_card(runtime, video, key, actions)

@@ -15,7 +15,7 @@ from mimio_core.spend import spend_by_project
 from mimio_core.store.base import FileStorage
 from mimio_core.ui.cards import BADGES
 
-SINGLE_PAGE = "pages/single.py"
+SINGLE_PAGE = "app_pages/single.py"
 
 
 def thumbnail_url(files: FileStorage, key: str | None) -> str | None:
@@ -38,8 +38,8 @@ def videos_table(
     return pd.DataFrame(
         {
             "Preview": [thumbnail_url(files, v.thumbnail_path) for v in videos],
+            "Status": [BADGES[v.status][0] for v in videos],  # before the title: a phone shows two columns
             "Title": [v.title for v in videos],
-            "Status": [BADGES[v.status][0] for v in videos],
             "Progress": [100 if v.status is VideoStatus.COMPLETED else v.progress for v in videos],
             "Model": [v.model for v in videos],
             "Size": [v.size for v in videos],
@@ -90,12 +90,12 @@ def _delete(runtime: Runtime, video_id: str, confirm_key: str) -> None:
 
 
 def video_actions(runtime: Runtime) -> Callable[[TrackedVideo, str], None]:
-    """Buttons under a My Videos card: use as template, and delete after a confirmation."""
+    """Buttons under a My Videos card (placed in the card's button row): use as template, and delete
+    after a confirmation."""
 
     def actions(video: TrackedVideo, key: str) -> None:
         confirm_key = f"confirm-delete-{video.id}"
-        template, delete = st.columns(2)
-        if template.button(
+        if st.button(
             "Reuse",
             key=f"template-{key}-{video.id}",
             icon=":material/content_copy:",
@@ -103,7 +103,7 @@ def video_actions(runtime: Runtime) -> Callable[[TrackedVideo, str], None]:
         ):
             st.switch_page(SINGLE_PAGE, query_params=template_query(video))
         if not st.session_state.get(confirm_key):
-            delete.button(
+            st.button(
                 "Delete",
                 key=f"delete-{key}-{video.id}",
                 icon=":material/delete:",
@@ -111,11 +111,10 @@ def video_actions(runtime: Runtime) -> Callable[[TrackedVideo, str], None]:
             )
             return
         st.warning("Delete this video and its file? This cannot be undone.")
-        yes, no = st.columns(2)
-        if yes.button("Delete for good", key=f"confirm-{key}-{video.id}", type="primary"):
+        if st.button("Delete for good", key=f"confirm-{key}-{video.id}", type="primary"):
             _delete(runtime, video.id, confirm_key)
             st.rerun()  # the whole page: counts and pages change, not only this card
-        no.button(
+        st.button(
             "Keep it", key=f"keep-{key}-{video.id}", on_click=lambda: st.session_state.pop(confirm_key, None)
         )
 

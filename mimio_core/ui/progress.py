@@ -15,7 +15,7 @@ from mimio_core.catalogue import ModelSpec
 from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.spend import run_cost
-from mimio_core.ui.cards import badge_markup, video_card
+from mimio_core.ui.cards import badge_markup, video_grid
 
 REFRESH = timedelta(seconds=2)
 
@@ -41,10 +41,7 @@ def progress_panel(runtime: Runtime, video_ids: list[str], key: str) -> None:
     def panel() -> None:
         videos = runtime.store.get_videos(video_ids)
         summary(videos, runtime.catalogue)
-        columns = st.columns(min(3, max(1, len(videos))))
-        for index, video in enumerate(videos):
-            with columns[index % len(columns)]:
-                video_card(runtime, video, key)
+        video_grid(runtime, videos, key)
         if in_flight != any(not v.is_final for v in videos):
             st.rerun()  # the whole page: only a full run turns the timer on (a Retry) or off (all done)
 

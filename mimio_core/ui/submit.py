@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 
 import streamlit as st
@@ -27,7 +28,10 @@ def row_errors(page: str, row: str) -> Mapping[str, str]:
     return st.session_state.get(f"{page}-errors", {}).get(row, {})
 
 
-def _submit(runtime: Runtime, page: str, read_rows: RowsReader, variations: int) -> None:
+def _submit(runtime: Runtime, page: str, read_rows: RowsReader, variations: int, token: str) -> None:
+    """Validate every row, then record. `token` is the form's submission id: Streamlit may stop this
+    callback (a fast second click) after the videos are recorded but before the page learns of them;
+    the second click then submits the same id and gets the same videos back, never a second set."""
     if st.session_state.get(run_key(page)):
         return  # a second click of the same submit: the first one already recorded the videos
     errors: dict[str, dict[str, str]] = {}
@@ -49,16 +53,20 @@ def _submit(runtime: Runtime, page: str, read_rows: RowsReader, variations: int)
     if variations > 1:
         valid = as_variations(valid[0], variations)
     try:
-        videos = runtime.engine.submit(valid, current_user_id())
+        videos = runtime.engine.submit(valid, current_user_id(), submission_id=token)
     except ProjectError as exc:
         st.session_state[f"{page}-errors"] = {row: {"project": str(exc)} for row, _ in read_rows()}
         return
     st.session_state[run_key(page)] = [video.id for video in videos]
+    count = len(videos)
+    st.toast(
+        f"{count} video{'s' if count > 1 else ''} started: follow {'them' if count > 1 else 'it'} below."
+    )
 
 
 def _new_run(page: str) -> None:
-    st.session_state.pop(run_key(page), None)
-    st.session_state.pop(f"{page}-errors", None)
+    for key in (run_key(page), f"{page}-errors", f"{page}-token"):
+        st.session_state.pop(key, None)
 
 
 def submit_and_follow(
@@ -66,6 +74,7 @@ def submit_and_follow(
 ) -> None:
     """The submit button, then the live progress panel of what it created, with "New" to start over."""
     running = bool(st.session_state.get(run_key(page)))
+    token = st.session_state.setdefault(f"{page}-token", str(uuid.uuid4()))
     submit, new = st.columns([3, 1])
     submit.button(
         label,
@@ -74,7 +83,7 @@ def submit_and_follow(
         disabled=running,
         key=f"{page}-submit",
         on_click=_submit,
-        args=(runtime, page, read_rows, variations),
+        args=(runtime, page, read_rows, variations, token),
         width="stretch",
     )
     if any(errors.get("project") for errors in st.session_state.get(f"{page}-errors", {}).values()):

@@ -140,3 +140,14 @@ def test_fault_routes_exist_only_on_loopback(tmp_path: Path) -> None:
         False,
         False,
     ]
+
+
+def test_a_repeated_submission_id_returns_the_same_videos_instead_of_a_second_set(harness: Harness) -> None:
+    engine = harness.engine()
+    requests = [valid(prompt="clicked twice", seconds=4), valid(prompt="clicked twice too", seconds=4)]
+    token = "0d8e3c6a-52a7-4f4e-9a59-1d2c3b4a5e6f"
+    first = engine.submit(requests, submission_id=token)
+    second = engine.submit(requests, submission_id=token)
+    assert [v.id for v in second] == [v.id for v in first]
+    assert engine.store.count_videos(first[0].user_id) == 2
+    assert len(engine.submit(requests)) == 2 and engine.store.count_videos(first[0].user_id) == 4

@@ -71,7 +71,7 @@ def test_a_valid_submit_records_one_video_and_disables_the_button(app: AppTest, 
 
 
 def test_variations_get_unique_titles_and_start_together(app: AppTest, runtime: Runtime) -> None:
-    app.switch_page("pages/variations.py").run()
+    app.switch_page("app_pages/variations.py").run()
     app.text_input(key="variations-title").input("Waves").run()
     app.text_area(key="variations-prompt").input("ocean waves at dusk").run()
     app.selectbox(key="variations-seconds").set_value(4).run()
@@ -83,7 +83,7 @@ def test_variations_get_unique_titles_and_start_together(app: AppTest, runtime: 
 
 
 def test_batch_rows_are_validated_each_and_recorded_together(app: AppTest, runtime: Runtime) -> None:
-    app.switch_page("pages/batch.py").run()
+    app.switch_page("app_pages/batch.py").run()
     app.button(key="batch-add").click().run()
     app.button(key="batch-add").click().run()
     assert [b.key for b in app.button if b.key == "batch-add"] == []  # three rows is the most
@@ -190,7 +190,7 @@ def test_every_refusal_is_explained_and_records_nothing(
 
 
 def test_removing_a_batch_row_keeps_what_the_other_rows_hold(app: AppTest) -> None:
-    app.switch_page("pages/batch.py").run()
+    app.switch_page("app_pages/batch.py").run()
     app.button(key="batch-add").click().run()
     app.text_area(key="batch-1-prompt").input("second prompt").run()
     app.selectbox(key="batch-1-model").set_value("sora-2-pro").run()
@@ -202,7 +202,7 @@ def test_removing_a_batch_row_keeps_what_the_other_rows_hold(app: AppTest) -> No
 def test_what_was_typed_survives_a_visit_to_another_page(app: AppTest) -> None:
     app.text_area(key="single-prompt").input("half written idea").run()
     app.selectbox(key="single-seconds").set_value(12).run()
-    app.switch_page("pages/my_videos.py").run()
-    app.switch_page("pages/single.py").run()
+    app.switch_page("app_pages/my_videos.py").run()
+    app.switch_page("app_pages/single.py").run()
     assert app.text_area(key="single-prompt").value == "half written idea"
     assert app.selectbox(key="single-seconds").value == 12

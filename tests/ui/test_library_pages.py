@@ -30,14 +30,17 @@ def refuse(runtime: Runtime, word: str) -> None:
 
 
 def test_empty_library_says_what_to_do(app: AppTest) -> None:
-    app.switch_page("pages/my_videos.py").run()
-    assert "No videos yet. Create one on the **Single video** page" in texts(app)
+    app.switch_page("app_pages/my_videos.py").run()
+    assert (
+        "No videos yet. Create one on **Single video**, or several on **Variations** or **Batch**."
+        in texts(app)
+    )
 
 
 def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime) -> None:
     refuse(runtime, "forbidden")
     make_videos(runtime, "a calm lake", "a forbidden scene", "a busy street")
-    app.switch_page("pages/my_videos.py").run()
+    app.switch_page("app_pages/my_videos.py").run()
     assert not app.exception
     said = texts(app)
     assert "3 videos · page 1 of 1" in said
@@ -65,7 +68,7 @@ def test_retry_a_failed_video_from_the_library(app: AppTest, runtime: Runtime) -
     refuse(runtime, "flaky")
     (failed,) = make_videos(runtime, "a flaky scene")
     runtime.embedded_server.service.faults.clear()
-    app.switch_page("pages/my_videos.py").run()
+    app.switch_page("app_pages/my_videos.py").run()
     app.button(key=f"retry-library-{failed.id}").click().run()
     assert runtime.store.get_video(failed.id).status in (VideoStatus.QUEUED, VideoStatus.PROCESSING)
     (done,) = runtime.engine.wait([failed.id], timeout=60)
@@ -75,7 +78,7 @@ def test_retry_a_failed_video_from_the_library(app: AppTest, runtime: Runtime) -
 def test_delete_asks_first_then_removes_the_record_and_its_file(app: AppTest, runtime: Runtime) -> None:
     (video,) = make_videos(runtime, "short lived")
     stored = runtime.files.media_source(video.storage_path)
-    app.switch_page("pages/my_videos.py").run()
+    app.switch_page("app_pages/my_videos.py").run()
     app.button(key=f"delete-library-{video.id}").click().run()
     assert "Delete this video and its file? This cannot be undone." in texts(app)
     assert runtime.store.get_video(video.id) is not None
@@ -87,7 +90,7 @@ def test_delete_asks_first_then_removes_the_record_and_its_file(app: AppTest, ru
 
 def test_use_as_template_opens_single_pre_filled(app: AppTest, runtime: Runtime) -> None:
     (video,) = make_videos(runtime, "a template worth reusing")
-    app.switch_page("pages/my_videos.py").run()
+    app.switch_page("app_pages/my_videos.py").run()
     app.button(key=f"template-library-{video.id}").click().run()
     assert not app.exception
     assert [t.value for t in app.title] == ["Single video"]
@@ -96,7 +99,7 @@ def test_use_as_template_opens_single_pre_filled(app: AppTest, runtime: Runtime)
 
 
 def test_projects_create_rename_count_and_delete_keeping_videos(app: AppTest, runtime: Runtime) -> None:
-    app.switch_page("pages/projects.py").run()
+    app.switch_page("app_pages/projects.py").run()
     assert "No projects yet." in texts(app)
     app.text_input(key="new-project-name").input("Summer ads").run()
     app.button(key="create-project").click().run()

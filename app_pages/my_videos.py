@@ -7,7 +7,7 @@ import streamlit as st
 
 from mimio_core.models import VideoStatus
 from mimio_core.store.base import VideoFilter
-from mimio_core.ui.cards import video_card
+from mimio_core.ui.cards import video_grid
 from mimio_core.ui.library import TABLE_COLUMNS, spend_table, video_actions, videos_table
 from mimio_core.ui.runtime import current_user_id, get_runtime
 
@@ -25,13 +25,21 @@ user_id = current_user_id()
 st.title("My Videos")
 st.caption("Everything you have made, newest first. Filter, play, download, retry, reuse or delete.")
 
+if runtime.store.count_videos(user_id) == 0:
+    st.info(
+        "No videos yet. Create one on **Single video**, or several on **Variations** or **Batch**.",
+        icon=":material/movie:",
+    )
+    st.stop()
+
 projects = {p.id: p.name for p in runtime.store.list_projects(user_id)}
 if "project" in st.query_params and "videos-project" not in st.session_state:
     st.session_state["videos-project"] = (
         st.query_params["project"] if st.query_params["project"] in projects else ""
     )
 
-status_col, project_col, model_col, search_col = st.columns([1, 1, 1, 2])
+filters = st.expander("Filters", icon=":material/filter_list:", expanded=True)
+status_col, project_col, model_col, search_col = filters.columns([1, 1, 1, 2])
 status = status_col.selectbox(
     "Status",
     ["", *VideoStatus],
@@ -70,17 +78,15 @@ total = runtime.store.count_videos(user_id, where)
 view_col, page_col, count_col = st.columns([2, 1, 2], vertical_alignment="bottom")
 view = view_col.radio("View", list(PAGE_SIZES), horizontal=True, key="videos-view")
 pages = max(1, math.ceil(total / PAGE_SIZES[view]))
-page = page_col.number_input("Page", min_value=1, max_value=pages, step=1, key="videos-page")
+page = (
+    page_col.number_input("Page", min_value=1, max_value=pages, step=1, key="videos-page") if pages > 1 else 1
+)
 count_col.caption(f"{total} video{'s' if total != 1 else ''} · page {page} of {pages}")
 
 if total == 0:
-    if runtime.store.count_videos(user_id) == 0:
-        st.info("No videos yet. Create one on the **Single video** page, or a batch on **Batch**.", icon="🎬")
-    else:
-        st.info(
-            "No video matches these filters. Clear the search or pick another status.",
-            icon=":material/search:",
-        )
+    st.info(
+        "No video matches these filters. Clear the search or pick another status.", icon=":material/search:"
+    )
     st.stop()
 
 offset = (int(page) - 1) * PAGE_SIZES[view]
@@ -105,11 +111,7 @@ def library() -> None:
             on_click="ignore",
         )
     else:
-        actions = video_actions(runtime)
-        columns = st.columns(3)
-        for index, video in enumerate(videos):
-            with columns[index % 3]:
-                video_card(runtime, video, "library", actions)
+        video_grid(runtime, videos, "library", video_actions(runtime))
     if in_flight != any(not v.is_final for v in videos):
         st.rerun()  # the whole page: only a full run turns the timer on (a Retry) or off (all done)
 

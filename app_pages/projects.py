@@ -68,7 +68,7 @@ for project in projects:
         if project.description:
             info.caption(project.description)
         open_col.page_link(
-            "pages/my_videos.py",
+            "app_pages/my_videos.py",
             label="Open videos",
             icon=":material/video_library:",
             query_params={"project": project.id},
