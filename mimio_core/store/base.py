@@ -20,6 +20,10 @@ class ProjectError(ValueError):
 
 
 MAX_PROJECT_NAME = 80
+# Record fields the engine may set alongside a status change; anything else is a bug.
+WRITABLE_FIELDS = frozenset(
+    {"progress", "external_video_id", "error", "storage_path", "thumbnail_path", "started_at", "completed_at"}
+)
 
 
 def project_name(name: str) -> str:

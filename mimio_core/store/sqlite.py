@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from mimio_core.models import Project, TrackedVideo, VideoStatus
-from mimio_core.store.base import NewVideo, ProjectError, Usage, VideoFilter, VideoStore, project_name
+from mimio_core.store.base import (
+    WRITABLE_FIELDS,
+    NewVideo,
+    ProjectError,
+    Usage,
+    VideoFilter,
+    VideoStore,
+    project_name,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -59,11 +67,6 @@ CREATE INDEX IF NOT EXISTS videos_user_created ON videos (user_id, created_at DE
 CREATE INDEX IF NOT EXISTS videos_status_created ON videos (status, created_at);
 CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id);
 """
-
-# Record fields the engine may set alongside a status change; anything else is a bug.
-WRITABLE_FIELDS = frozenset(
-    {"progress", "external_video_id", "error", "storage_path", "thumbnail_path", "started_at", "completed_at"}
-)
 
 
 def _time(value: float | None) -> datetime | None:

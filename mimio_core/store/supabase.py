@@ -1,0 +1,491 @@
+"""The Supabase backend: records through PostgREST (supabase-py's table and rpc builders) and files
+in a private Storage bucket.
+
+Why it is built this way:
+- A signed-in user's client carries their JWT, so Row Level Security scopes every read and write to
+  their rows; the engine's client uses the service role, because it must finish a user's video after
+  their tab has closed. The store works with either and sends `user_id` only where the role may
+  write it (see `_owner_fields`).
+- The engine's read-then-write steps (claim under a capacity, take over expired leases, progress that
+  never goes backwards) are SQL functions of the migration, one atomic call each. A status change is
+  a conditional PATCH on `id`, `status` (and `lease_owner`): an empty representation means another
+  engine or a cancel got there first.
+- Ids are UUIDs in PostgreSQL. A value that is not one (a hand-edited link, say) cannot name a row,
+  so it is answered without a request instead of failing with a type error.
+- Files are addressed by object path (`<user_id>/<video_id>.mp4`); playback and reading go through
+  short-lived signed URLs, streamed, because `download()` would hold a whole video in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from postgrest import APIError
+from postgrest.types import CountMethod, ReturnMethod
+from supabase import Client, ClientOptions, create_client
+
+from mimio_core.models import Project, TrackedVideo, VideoStatus
+from mimio_core.store.base import (
+    WRITABLE_FIELDS,
+    NewVideo,
+    ProjectError,
+    Usage,
+    VideoFilter,
+    VideoStore,
+    project_name,
+)
+
+MAX_PROJECT_DESCRIPTION = 500  # the migration's check on projects.description
+IDS_PER_REQUEST = 100  # keeps `in.(...)` filters well inside URL length limits
+ROWS_PER_PAGE = 1000  # Supabase's default PostgREST max-rows
+TAKEN, MISSING_KEY = "23505", "23503"  # SQLSTATEs: unique violation, foreign key violation
+
+
+class SupabaseError(RuntimeError):
+    """A Supabase request failed; the message says which step and why."""
+
+
+def supabase_client(url: str, key: str, http: httpx.Client, *, retry: bool = True) -> Client:
+    """A client whose PostgREST, Storage and Auth calls all go through `http` (set timeouts there).
+
+    Always a NEW `ClientOptions`: two clients sharing one share its session store, and one browser
+    session would then see another's sign-in. No token refresh thread (a server refreshes per rerun
+    through `auth.get_session()`). `retry=False` stops PostgREST GETs retrying 503s with 1+2+4 s
+    sleeps, which tests want.
+    """
+    options = ClientOptions(httpx_client=http, auto_refresh_token=False, postgrest_client_retry=retry)
+    return create_client(url, key, options)
+
+
+# --- rows --------------------------------------------------------------------------------------------
+
+
+def _time(value: str | None) -> datetime | None:
+    """PostgREST's ISO timestamps as aware UTC datetimes."""
+    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _video(row: dict[str, Any]) -> TrackedVideo:
+    return TrackedVideo(
+        id=row["id"],
+        user_id=row["user_id"],
+        project_id=row["project_id"],
+        title=row["title"],
+        prompt=row["prompt"],
+        model=row["model"],
+        size=row["size"],
+        seconds=row["duration_seconds"],
+        status=VideoStatus(row["status"]),
+        progress=row["progress"],
+        external_video_id=row["external_video_id"],
+        error=row["error"],
+        storage_path=row["storage_path"],
+        thumbnail_path=row["thumbnail_path"],
+        reference_path=row["reference_path"],
+        batch_id=row["batch_id"],
+        created_at=_time(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=_time(row["updated_at"]),  # type: ignore[arg-type]
+        started_at=_time(row["started_at"]),
+        create_started_at=_time(row["create_started_at"]),
+        completed_at=_time(row["completed_at"]),
+    )
+
+
+def _project(row: dict[str, Any]) -> Project:
+    return Project(
+        id=row["id"],
+        user_id=row["user_id"],
+        name=row["name"],
+        description=row["description"],
+        created_at=_time(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=_time(row["updated_at"]),  # type: ignore[arg-type]
+    )
+
+
+def _canonical(value: str | None) -> str | None:
+    """The id as PostgreSQL writes a uuid (lowercase, hyphens), or None when it is not one."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
+def _is_uuid(value: str | None) -> bool:
+    return _canonical(value) is not None
+
+
+def _same(one: str | None, other: str | None) -> bool:
+    """Two ids name the same row (uuids compare whatever their case)."""
+    return _canonical(one) == _canonical(other) if _is_uuid(one) else one == other
+
+
+def _chunks(values: list[str], size: int = IDS_PER_REQUEST) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def search_condition(search: str) -> str:
+    """The PostgREST `or=` condition "title or prompt contains `search`", with `search` as text.
+
+    LIKE's `\\`, `%` and `_` are escaped. PostgREST reads every `*` in a like pattern as `%` and has
+    no escape for it, so a `*` becomes `_` (any one character): the only way to keep it from
+    matching any run of text. The pattern is then double-quoted, `\\` and `"` backslash-escaped, so
+    `,`, `.`, `:` and parentheses in it stay text instead of ending the condition.
+    """
+    like = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "_")
+    quoted = '"' + f"*{like}*".replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"title.ilike.{quoted},prompt.ilike.{quoted}"
+
+
+def _claims(client: Client) -> dict[str, Any]:
+    """The claims of the bearer token table calls carry, read (not verified: the server does that)
+    only to know whether a signed-in user is acting. API keys that are not JWTs give {}."""
+    token = client.postgrest.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+@dataclass(frozen=True)
+class _Known:
+    """An expected failure (by SQLSTATE) and the exception a person should see instead."""
+
+    code: str
+    error: Callable[[APIError], Exception]
+
+
+def _failure(what: str, error: Exception) -> SupabaseError:
+    if isinstance(error, APIError):
+        reason = error.message or "no reason given"
+        extra = f" ({error.details})" if isinstance(error.details, str) and error.details else ""
+        return SupabaseError(f"Could not {what}: {reason}{extra} [{error.code}]")
+    return SupabaseError(f"Could not {what}: Supabase did not answer ({type(error).__name__}: {error})")
+
+
+def _execute(what: str, request: Any, *known: _Known) -> Any:
+    """Run a built request; APIErrors become `known` exceptions or a SupabaseError naming `what`."""
+    try:
+        return request.execute()
+    except APIError as error:
+        for expected in known:
+            if error.code == expected.code:
+                raise expected.error(error) from error
+        raise _failure(what, error) from error
+    except httpx.HTTPError as error:
+        raise _failure(what, error) from error
+
+
+def _taken(name: str) -> _Known:
+    return _Known(TAKEN, lambda _: ProjectError(f"You already have a project named {name!r}."))
+
+
+def _description(text: str) -> str:
+    """A project description tidied, or `ProjectError`: the migration allows 500 characters."""
+    text = text.strip()
+    if len(text) > MAX_PROJECT_DESCRIPTION:
+        raise ProjectError(f"A project description can have at most {MAX_PROJECT_DESCRIPTION} characters.")
+    return text
+
+
+def _missing_project(project_id: str) -> ProjectError:
+    return ProjectError(f"Project {project_id} does not exist (it may have been deleted).")
+
+
+# --- records -----------------------------------------------------------------------------------------
+
+
+class SupabaseStore(VideoStore):
+    """Video records and projects in the migration's `public.projects` and `public.videos`."""
+
+    def __init__(self, client: Client) -> None:
+        # never cache client.table()/client.storage: a sign-in replaces the sub-clients
+        self._client = client
+
+    def _videos(self) -> Any:
+        return self._client.table("videos")
+
+    def _projects(self) -> Any:
+        return self._client.table("projects")
+
+    def _signed_in_user(self) -> str | None:
+        claims = _claims(self._client)
+        return claims.get("sub") if claims.get("role") == "authenticated" else None
+
+    def _owner_fields(self, user_id: str) -> dict[str, str]:
+        """`user_id` to send with an insert. A signed-in user may not write that column (it defaults
+        to auth.uid()), so nothing; the service role must name the owner."""
+        signed_in = self._signed_in_user()
+        if signed_in is None:
+            return {"user_id": user_id}
+        if not _same(signed_in, user_id):
+            raise PermissionError(f"this client is signed in as {signed_in}, not as user {user_id}")
+        return {}
+
+    # projects
+    def create_project(self, user_id: str, name: str, description: str = "") -> Project:
+        name, description = project_name(name), _description(description)
+        row = {**self._owner_fields(user_id), "name": name, "description": description}
+        data = _execute("create the project", self._projects().insert(row), _taken(name)).data
+        return _project(data[0])
+
+    def list_projects(self, user_id: str) -> list[Project]:
+        if not _is_uuid(user_id):
+            return []
+        request = self._projects().select("*").eq("user_id", user_id)
+        projects = [_project(row) for row in _execute("list projects", request).data]
+        return sorted(projects, key=lambda project: (project.name.casefold(), project.name))
+
+    def get_project(self, user_id: str, project_id: str) -> Project | None:
+        if not (_is_uuid(user_id) and _is_uuid(project_id)):
+            return None
+        request = self._projects().select("*").eq("id", project_id).eq("user_id", user_id)
+        data = _execute("read the project", request).data
+        return _project(data[0]) if data else None
+
+    def rename_project(
+        self, user_id: str, project_id: str, name: str, description: str | None = None
+    ) -> Project:
+        name = project_name(name)
+        changes = (
+            {"name": name}
+            if description is None
+            else {"name": name, "description": _description(description)}
+        )
+        data = []
+        if _is_uuid(user_id) and _is_uuid(project_id):
+            request = self._projects().update(changes).eq("id", project_id).eq("user_id", user_id)
+            data = _execute("rename the project", request, _taken(name)).data
+        if not data:
+            raise ProjectError("That project does not exist (it may have been deleted).")
+        return _project(data[0])
+
+    def delete_project(self, user_id: str, project_id: str) -> None:
+        if _is_uuid(user_id) and _is_uuid(project_id):
+            request = self._projects().delete(returning=ReturnMethod.minimal)
+            _execute("delete the project", request.eq("id", project_id).eq("user_id", user_id))
+
+    def project_video_counts(self, user_id: str) -> dict[str, int]:
+        signed_in = self._signed_in_user()
+        if signed_in is not None:  # the function runs as the caller: RLS keeps it to their videos
+            if not _same(signed_in, user_id):
+                return {}
+            data = _execute("count videos per project", self._client.rpc("project_video_counts")).data
+            return {row["project_id"]: row["videos"] for row in data}
+        # the service role would count every user's videos: keep to this user's projects
+        counts: dict[str, int] = {}
+        for ids in _chunks([project.id for project in self.list_projects(user_id)]):
+            request = self._client.rpc("project_video_counts").in_("project_id", ids)
+            counts |= {row["project_id"]: row["videos"] for row in _execute("count videos", request).data}
+        return counts
+
+    # videos
+    def insert_videos(self, videos: list[NewVideo]) -> list[TrackedVideo]:
+        """One statement, so all or nothing. Ids already recorded are left as they are and, when they
+        are this user's, returned (a repeated submission); the representation holds only new rows."""
+        if not videos:
+            return []
+        for video in videos:
+            if video.project_id is not None and not _is_uuid(video.project_id):
+                raise _missing_project(video.project_id)
+        rows = [
+            {
+                "id": video.id,
+                **self._owner_fields(video.user_id),
+                "project_id": video.project_id,
+                "title": video.title,
+                "prompt": video.prompt,
+                "model": video.model,
+                "size": video.size,
+                "duration_seconds": video.seconds,
+                "batch_id": video.batch_id,
+                "reference_path": video.reference_path,
+            }
+            for video in videos
+        ]
+
+        def missing(error: APIError) -> Exception:
+            details = str(error.details or "")
+            if '"projects"' not in details:
+                return _failure("record the videos", error)
+            named = re.search(r"\(project_id, user_id\)=\(([^,]+),", details)
+            fallback = next(video.project_id for video in videos if video.project_id)
+            return _missing_project(named.group(1) if named else fallback)
+
+        # ON CONFLICT (id) DO NOTHING: a repeated submission (same ids) records nothing new
+        request = self._videos().upsert(rows, ignore_duplicates=True, on_conflict="id")
+        data = _execute("record the videos", request, _Known(MISSING_KEY, missing)).data
+        by_id = {row["id"]: _video(row) for row in data}
+        earlier = [video.id for video in videos if _canonical(video.id) not in by_id]
+        owner = videos[0].user_id
+        by_id |= {video.id: video for video in self.get_videos(earlier) if _same(video.user_id, owner)}
+        return [by_id[key] for key in map(_canonical, (video.id for video in videos)) if key in by_id]
+
+    def get_video(self, video_id: str) -> TrackedVideo | None:
+        found = self.get_videos([video_id])
+        return found[0] if found else None
+
+    def get_videos(self, video_ids: list[str]) -> list[TrackedVideo]:
+        asked = {video_id: _canonical(video_id) for video_id in video_ids}
+        by_id: dict[str | None, TrackedVideo] = {}
+        for ids in _chunks(sorted({key for key in asked.values() if key is not None})):
+            request = self._videos().select("*").in_("id", ids)
+            by_id |= {row["id"]: _video(row) for row in _execute("read videos", request).data}
+        return [by_id[asked[video_id]] for video_id in video_ids if asked[video_id] in by_id]
+
+    def _filtered(self, request: Any, user_id: str, where: VideoFilter) -> Any:
+        request = request.eq("user_id", user_id)
+        if where.status is not None:
+            request = request.eq("status", str(where.status))
+        if where.project_id is not None:
+            request = request.eq("project_id", where.project_id)
+        if where.model is not None:
+            request = request.eq("model", where.model)
+        if where.search:
+            request = request.or_(search_condition(where.search))
+        return request
+
+    @staticmethod
+    def _answerable(user_id: str, where: VideoFilter) -> bool:
+        """False when an id cannot match any row (not a UUID): the answer is empty without asking."""
+        return _is_uuid(user_id) and (where.project_id is None or _is_uuid(where.project_id))
+
+    def list_videos(
+        self, user_id: str, where: VideoFilter = VideoFilter(), limit: int = 50, offset: int = 0
+    ) -> list[TrackedVideo]:
+        if limit <= 0 or not self._answerable(user_id, where):
+            return []
+        request = self._filtered(self._videos().select("*"), user_id, where)
+        request = request.order("created_at", desc=True).order("id", desc=True)
+        request = request.range(offset, offset + limit - 1)
+        return [_video(row) for row in _execute("list videos", request).data]
+
+    def count_videos(self, user_id: str, where: VideoFilter = VideoFilter()) -> int:
+        if not self._answerable(user_id, where):
+            return 0
+        request = self._videos().select("id", count=CountMethod.exact, head=True)
+        return int(_execute("count videos", self._filtered(request, user_id, where)).count or 0)
+
+    def delete_video(self, video_id: str) -> None:
+        if _is_uuid(video_id):
+            request = self._videos().delete(returning=ReturnMethod.minimal).eq("id", video_id)
+            _execute("delete the video", request)
+
+    def usage(self, user_id: str) -> list[Usage]:
+        signed_in = self._signed_in_user()
+        if signed_in is not None:  # the function runs as the caller: RLS keeps it to their videos
+            if not _same(signed_in, user_id):
+                return []
+            data = _execute("sum up usage", self._client.rpc("video_usage")).data
+            return [Usage(r["project_id"], r["model"], r["size"], r["videos"], r["seconds"]) for r in data]
+        # the service role would sum every user's videos: add this user's up here, a page at a time
+        totals: dict[tuple[str | None, str, str], list[int]] = {}
+        for row in self._completed_rows(user_id):
+            total = totals.setdefault((row["project_id"], row["model"], row["size"]), [0, 0])
+            total[0] += 1
+            total[1] += row["duration_seconds"]
+        return [Usage(*key, videos, seconds) for key, (videos, seconds) in totals.items()]
+
+    def _completed_rows(self, user_id: str) -> Iterator[dict[str, Any]]:
+        if not _is_uuid(user_id):
+            return
+        start = 0
+        while True:
+            request = (
+                self._videos()
+                .select("id,project_id,model,size,duration_seconds")
+                .eq("user_id", user_id)
+                .eq("status", str(VideoStatus.COMPLETED))
+                .order("id")
+                .range(start, start + ROWS_PER_PAGE - 1)
+            )
+            page = _execute("sum up usage", request).data
+            yield from page
+            if len(page) < ROWS_PER_PAGE:
+                return
+            start += ROWS_PER_PAGE
+
+    def update_progress(
+        self, video_id: str, owner: str, progress: int, external_video_id: str | None
+    ) -> bool:
+        if not _is_uuid(video_id):
+            return False
+        arguments = {
+            "p_id": video_id,
+            "p_owner": owner,
+            "p_progress": progress,
+            "p_external_video_id": external_video_id,
+        }
+        return bool(_execute("save progress", self._client.rpc("record_video_progress", arguments)).data)
+
+    def mark_creating(self, video_ids: list[str], owner: str) -> None:
+        for ids in _chunks([video_id for video_id in video_ids if _is_uuid(video_id)]):
+            request = self._videos().update({"create_started_at": _now()}, returning=ReturnMethod.minimal)
+            _execute("note the create call", request.in_("id", ids).eq("lease_owner", owner))
+
+    def _write_transition(
+        self,
+        video_id: str,
+        current: VideoStatus,
+        new: VideoStatus,
+        owner: str | None,
+        fields: dict[str, Any],
+    ) -> TrackedVideo | None:
+        unknown = set(fields) - WRITABLE_FIELDS
+        if unknown:
+            raise ValueError(f"not a writable video field: {', '.join(sorted(unknown))}")
+        if not _is_uuid(video_id):
+            return None
+        values = {  # a naive datetime is local time, as SQLite's .timestamp() reads it
+            name: value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+            for name, value in fields.items()
+        }
+        values["status"] = str(new)
+        if new.is_final:
+            values["lease_owner"] = values["lease_expires_at"] = None
+        if new is VideoStatus.COMPLETED:
+            values.setdefault("completed_at", _now())
+            values["progress"] = 100
+        request = self._videos().update(values).eq("id", video_id).eq("status", str(current))
+        if owner is not None:
+            request = request.eq("lease_owner", owner)
+        data = _execute(f"move video {video_id} from {current} to {new}", request).data
+        return _video(data[0]) if data else None
+
+    def _claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]:
+        arguments = {"p_owner": owner, "p_capacity": capacity, "p_lease_seconds": lease_seconds}
+        data = _execute("claim queued videos", self._client.rpc("claim_queued_videos", arguments)).data
+        return sorted((_video(row) for row in data), key=lambda video: video.created_at)
+
+    def hold_leases(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
+        arguments = {"p_owner": owner, "p_lease_seconds": lease_seconds}
+        data = _execute("hold leases", self._client.rpc("hold_video_leases", arguments)).data
+        return [_video(row) for row in data]
+
+    def lease_owners(self) -> set[str]:
+        request = self._videos().select("lease_owner").not_.is_("lease_owner", "null")
+        return {row["lease_owner"] for row in _execute("list lease owners", request).data}
+
+    def release_leases(self, owner: str) -> int:
+        request = self._videos().update({"lease_owner": None, "lease_expires_at": None})
+        return len(_execute("release leases", request.eq("lease_owner", owner).select("id")).data)
+
+    def close(self) -> None:
+        """Nothing to close: the shared httpx.Client belongs to whoever made the client."""

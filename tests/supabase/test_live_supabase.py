@@ -1,0 +1,95 @@
+"""The Supabase backend against a REAL Supabase project, with the migrations of supabase/migrations
+applied. It runs only when these are in the environment, and is skipped (plain skip: CI has no
+project) otherwise:
+
+    SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY,
+    SUPABASE_TEST_EMAIL, SUPABASE_TEST_PASSWORD (an existing user of that project)
+
+Use a project for testing: the test cleans up what it makes, and it never claims queued videos (that
+would take other people's), but it does write rows and a small file as that user.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mimio_core.models import VideoStatus
+from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, video_key
+from mimio_core.store.supabase import SupabaseStore, supabase_client
+from mimio_core.store.supabase_files import SupabaseFileStorage
+
+NEEDED = (
+    "SUPABASE_URL",
+    "SUPABASE_ANON_KEY",
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "SUPABASE_TEST_EMAIL",
+    "SUPABASE_TEST_PASSWORD",
+)
+
+
+@pytest.fixture(scope="module")
+def env() -> dict[str, str]:
+    missing = [name for name in NEEDED if not os.environ.get(name)]
+    if missing:
+        pytest.skip(f"no Supabase project to test against: {', '.join(missing)} not set")
+    return {name: os.environ[name] for name in NEEDED}
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=httpx.Timeout(30, connect=10)) as client:
+        yield client
+
+
+def test_a_signed_in_user_and_the_engine_on_a_real_project(env, http, tmp_path: Path):
+    user_client = supabase_client(env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], http)
+    session = user_client.auth.sign_in_with_password(
+        {"email": env["SUPABASE_TEST_EMAIL"], "password": env["SUPABASE_TEST_PASSWORD"]}
+    )
+    user_id = session.user.id
+    user, files = SupabaseStore(user_client), SupabaseFileStorage(user_client, signed_url_seconds=120)
+    engine = SupabaseStore(supabase_client(env["SUPABASE_URL"], env["SUPABASE_SERVICE_ROLE_KEY"], http))
+    name = f"pytest {uuid.uuid4().hex[:8]}"
+    project = user.create_project(user_id, name, "made by tests/supabase/test_live_supabase.py")
+    video_id = str(uuid.uuid4())
+    key = video_key(user_id, video_id)
+    try:
+        with pytest.raises(ProjectError, match="You already have a project named"):
+            user.create_project(user_id, name)
+        [recorded] = user.insert_videos(
+            [NewVideo(video_id, user_id, "Live test", "a red fox", "sora-2", "1280x720", 4, project.id)]
+        )
+        assert (recorded.status, recorded.user_id, recorded.project_id) == (
+            VideoStatus.QUEUED,
+            user_id,
+            project.id,
+        )
+        assert user.count_videos(user_id, VideoFilter(search="red fox", project_id=project.id)) == 1
+        assert user.project_video_counts(user_id)[project.id] == 1
+
+        source = tmp_path / "clip.mp4"
+        source.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(200_000))
+        files.put_file(key, source, "video/mp4")
+        assert files.exists(key)
+        assert files.read_bytes(key) == source.read_bytes()
+        assert http.get(files.media_source(key)).content == source.read_bytes()
+
+        # the engine (service role) finishes it; the user sees the result
+        assert engine.transition(video_id, VideoStatus.QUEUED, VideoStatus.PROCESSING) is not None
+        done = engine.transition(video_id, VideoStatus.PROCESSING, VideoStatus.COMPLETED, storage_path=key)
+        assert (done.status, done.progress) == (VideoStatus.COMPLETED, 100)
+        assert user.get_video(video_id).storage_path == key
+    finally:
+        try:
+            files.delete(key)
+            user.delete_video(video_id)
+            user.delete_project(user_id, project.id)
+            assert user.get_video(video_id) is None and user.get_project(user_id, project.id) is None
+        finally:
+            user_client.auth.sign_out({"scope": "local"})  # not "global": other sessions stay signed in

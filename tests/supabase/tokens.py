@@ -1,0 +1,31 @@
+"""Unsigned test JWTs for PostgRESTHarness: it reads their claims without verifying them, as nothing
+here is a real Supabase project. Never a credential."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+
+def _segment(value: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+def mint_jwt(role: str, sub: str | None = None, **claims: Any) -> str:
+    """An UNSIGNED test token carrying `role` (and `sub` for a user)."""
+    payload = {"role": role, "exp": int(time.time()) + 3600, **({"sub": sub} if sub else {}), **claims}
+    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(payload)}.unsigned"
+
+
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT, unverified; None when it is not one."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
