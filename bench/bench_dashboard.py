@@ -46,6 +46,7 @@ from _common import REPO_ROOT, table
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import local_script_runner as _lsr
 
+from mimio_core.catalogue import MODELS as CATALOGUE
 from mimio_core.local_server.renderer import RenderSpec, render_video
 from mimio_core.models import LOCAL_USER_ID, TrackedVideo, VideoStatus
 from mimio_core.store.base import NewVideo, VideoFilter, video_key
@@ -460,7 +461,9 @@ def tick_stats(name: str, values: list[float], subtract: float = 0.0) -> list[ob
 
 def bench_tick(data_dir: Path, ids: list[str], reps: int) -> None:
     store = SQLiteStore(data_dir / "mimio.sqlite3")
-    runtime = SimpleNamespace(store=store, files=LocalFileStorage(data_dir / "files"), engine=None)
+    runtime = SimpleNamespace(
+        store=store, files=LocalFileStorage(data_dir / "files"), engine=None, catalogue=CATALOGUE
+    )
     assert all(v.status is VideoStatus.PROCESSING for v in store.get_videos(ids)) and len(ids) == PROCESSING
 
     def app(panel: bool) -> tuple[AppTest, list[tuple[float, float]]]:
