@@ -6,8 +6,9 @@ The engine and the pages depend on these, never on SQLite or Supabase directly.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,49 @@ def thumbnail_key(user_id: str, video_id: str) -> str:
 def reference_key(user_id: str, digest: str, mime: str) -> str:
     extension = mime.split("/")[-1].replace("quicktime", "mov").replace("jpeg", "jpg")
     return f"{user_id}/references/{digest}.{extension}"
+
+
+def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> TrackedVideo:
+    """A `videos` row (any backend; `to_time` reads its timestamp format) as a TrackedVideo."""
+
+    def required_time(name: str) -> datetime:
+        value = to_time(row[name])
+        assert value is not None, name
+        return value
+
+    return TrackedVideo(
+        id=str(row["id"]),
+        user_id=str(row["user_id"]),
+        project_id=None if row["project_id"] is None else str(row["project_id"]),
+        title=row["title"],
+        prompt=row["prompt"],
+        model=row["model"],
+        size=row["size"],
+        seconds=row["duration_seconds"],
+        status=VideoStatus(row["status"]),
+        progress=row["progress"],
+        external_video_id=row["external_video_id"],
+        error=row["error"],
+        storage_path=row["storage_path"],
+        thumbnail_path=row["thumbnail_path"],
+        reference_path=row["reference_path"],
+        batch_id=None if row["batch_id"] is None else str(row["batch_id"]),
+        created_at=required_time("created_at"),
+        updated_at=required_time("updated_at"),
+        started_at=to_time(row["started_at"]),
+        create_started_at=to_time(row["create_started_at"]),
+        completed_at=to_time(row["completed_at"]),
+    )
+
+
+def project_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> Project:
+    created, updated = to_time(row["created_at"]), to_time(row["updated_at"])
+    assert created is not None and updated is not None
+    return Project(
+        id=str(row["id"]),
+        user_id=str(row["user_id"]),
+        name=row["name"],
+        description=row["description"],
+        created_at=created,
+        updated_at=updated,
+    )

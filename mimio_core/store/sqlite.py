@@ -25,7 +25,9 @@ from mimio_core.store.base import (
     Usage,
     VideoFilter,
     VideoStore,
+    project_from_row,
     project_name,
+    video_from_row,
 )
 
 SCHEMA = """
@@ -74,40 +76,11 @@ def _time(value: float | None) -> datetime | None:
 
 
 def _video(row: sqlite3.Row) -> TrackedVideo:
-    return TrackedVideo(
-        id=row["id"],
-        user_id=row["user_id"],
-        project_id=row["project_id"],
-        title=row["title"],
-        prompt=row["prompt"],
-        model=row["model"],
-        size=row["size"],
-        seconds=row["duration_seconds"],
-        status=VideoStatus(row["status"]),
-        progress=row["progress"],
-        external_video_id=row["external_video_id"],
-        error=row["error"],
-        storage_path=row["storage_path"],
-        thumbnail_path=row["thumbnail_path"],
-        reference_path=row["reference_path"],
-        batch_id=row["batch_id"],
-        created_at=_time(row["created_at"]),  # type: ignore[arg-type]
-        updated_at=_time(row["updated_at"]),  # type: ignore[arg-type]
-        started_at=_time(row["started_at"]),
-        create_started_at=_time(row["create_started_at"]),
-        completed_at=_time(row["completed_at"]),
-    )
+    return video_from_row(row, _time)
 
 
 def _project(row: sqlite3.Row) -> Project:
-    return Project(
-        id=row["id"],
-        user_id=row["user_id"],
-        name=row["name"],
-        description=row["description"],
-        created_at=_time(row["created_at"]),  # type: ignore[arg-type]
-        updated_at=_time(row["updated_at"]),  # type: ignore[arg-type]
-    )
+    return project_from_row(row, _time)
 
 
 def _where(user_id: str, where: VideoFilter) -> tuple[str, list[Any]]:
