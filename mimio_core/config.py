@@ -35,7 +35,8 @@ SETTINGS: tuple[Setting, ...] = (
         "MIMIO_PROVIDER",
         None,
         "`local` (embedded server), `mimio` (a Mimio API server) or `openai` (an OpenAI-compatible "
-        "Videos API). Unset: `mimio` when MIMIO_API_URL is set, else `local`.",
+        "Videos API). Unset: `mimio` when MIMIO_API_URL is set, `openai` when MIMIO_OPENAI_BASE_URL is "
+        "set, else `local`.",
     ),
     Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server (provider `mimio`)."),
     Setting(
@@ -160,14 +161,21 @@ def load_settings(
         return None if value is None else parse(key, value)
 
     api_url = get("MIMIO_API_URL", _url)
-    provider = get("MIMIO_PROVIDER", _provider) or ("mimio" if api_url else "local")
+    openai_base_url = get("MIMIO_OPENAI_BASE_URL", _url)
+    provider = get("MIMIO_PROVIDER", _provider)
+    if provider is None:
+        if api_url and openai_base_url:
+            raise ConfigError(
+                "Both MIMIO_API_URL and MIMIO_OPENAI_BASE_URL are set: choose one with MIMIO_PROVIDER"
+            )
+        provider = "mimio" if api_url else "openai" if openai_base_url else "local"
     if provider == "mimio" and not api_url:
         raise ConfigError("MIMIO_PROVIDER=mimio needs MIMIO_API_URL, the Mimio video API server's address")
     catalogue_file = raw("MIMIO_CATALOGUE_FILE")
     return Settings(
         provider=provider,
         api_url=api_url,
-        openai_base_url=get("MIMIO_OPENAI_BASE_URL", _url),
+        openai_base_url=openai_base_url,
         openai_api_key=(raw("MIMIO_OPENAI_API_KEY") or "").strip() or None,
         catalogue_file=Path(catalogue_file).expanduser()
         if catalogue_file and catalogue_file.strip()

@@ -261,10 +261,11 @@ class LocalVideoService:
         def progress(done: int, total: int) -> None:
             job.frames_done, job.frames_total = done, total
 
+        def stop() -> bool:  # shutting down, or the job was deleted meanwhile
+            return self._stopping.is_set() or job.id not in self._jobs
+
         try:
-            render_video(
-                spec, self.video_file(job.id), on_progress=progress, should_stop=self._stopping.is_set
-            )
+            render_video(spec, self.video_file(job.id), on_progress=progress, should_stop=stop)
         except RenderCancelled:
             return
         except (RenderError, OSError) as exc:
@@ -272,11 +273,16 @@ class LocalVideoService:
             self._finish(job, "failed", error=f"render failed: {exc}")
             return
         with self._lock:
+            if job.id not in self._jobs:  # deleted as the last frame was written: do not bring it back
+                self.video_file(job.id).unlink(missing_ok=True)
+                return
             job.rendered_at = time.time()
             self._save(job)
 
     def _finish(self, job: Job, word: str, error: str | None = None, code: str | None = None) -> None:
         with self._lock:
+            if job.id not in self._jobs:
+                return  # deleted meanwhile: its job file is gone and must stay gone
             job.status, job.error, job.completed_at = word, error, time.time()
             job.error_code = code
             self._save(job)

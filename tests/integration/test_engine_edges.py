@@ -151,3 +151,21 @@ def test_a_repeated_submission_id_returns_the_same_videos_instead_of_a_second_se
     assert [v.id for v in second] == [v.id for v in first]
     assert engine.store.count_videos(first[0].user_id) == 2
     assert len(engine.submit(requests)) == 2 and engine.store.count_videos(first[0].user_id) == 4
+
+
+def test_a_job_deleted_while_it_renders_stays_deleted_after_a_restart(tmp_path: Path) -> None:
+    service = LocalVideoService(tmp_path)
+    (job,) = service.create(NewJob(prompt="short lived", model="sora-2-pro", size="1792x1024", seconds=4))
+    deadline = time.monotonic() + 30
+    while job.frames_done == 0:  # rendering has begun
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert service.delete(job.id)
+    service._pool.shutdown(wait=True)  # let the render run its course (close() would cancel it)
+    service.close()
+    again = LocalVideoService(tmp_path)
+    try:
+        assert again.status(job.id) is None
+        assert list(tmp_path.glob("jobs/*.json")) == [] and list(tmp_path.glob("videos/*")) == []
+    finally:
+        again.close()

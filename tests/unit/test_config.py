@@ -203,3 +203,11 @@ def test_the_provider_follows_the_configuration():
 def test_the_openai_key_can_come_from_secrets():
     settings = load_settings(environ={}, secrets={"MIMIO_OPENAI_API_KEY": "sk-from-secrets"})
     assert settings.openai_api_key == "sk-from-secrets"
+
+
+def test_a_gateway_url_alone_chooses_the_openai_provider_and_two_urls_need_a_choice():
+    assert load_settings(environ={"MIMIO_OPENAI_BASE_URL": "https://gw.example.com/v1"}).provider == "openai"
+    both = {"MIMIO_API_URL": "https://api.example.com", "MIMIO_OPENAI_BASE_URL": "https://gw.example.com/v1"}
+    with pytest.raises(ConfigError, match=r"^Both MIMIO_API_URL and MIMIO_OPENAI_BASE_URL are set"):
+        load_settings(environ=both)
+    assert load_settings(environ={**both, "MIMIO_PROVIDER": "openai"}).provider == "openai"
