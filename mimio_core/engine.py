@@ -7,7 +7,6 @@ picks up exactly the work nobody holds.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -22,6 +21,7 @@ from itertools import groupby
 from pathlib import Path
 
 from mimio_core.config import Settings
+from mimio_core.leftovers import remove_stale
 from mimio_core.models import LOCAL_USER_ID, CheckedReference, TrackedVideo, ValidRequest, VideoStatus
 from mimio_core.providers.base import (
     JobRequest,
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
 MAX_GROUP = 3  # the Mimio API starts at most 3 videos per call
 TRANSFER_ATTEMPTS = 3
-SCRATCH_MAX_AGE = 3600.0
 CANCELLED = "Cancelled."
 
 
@@ -110,7 +109,7 @@ class Engine:
     def start(self) -> Engine:
         if self._loop is None:
             self._release_dead_engines()
-            self._remove_stale_scratch()
+            remove_stale(self.scratch, "*.mp4")  # partial downloads of a killed process
             self._loop = threading.Thread(target=self._run, name="mimio-engine", daemon=True)
             self._heartbeat = threading.Thread(target=self._renew_leases, name="mimio-leases", daemon=True)
             self._loop.start()
@@ -126,14 +125,6 @@ class Engine:
                 self.store.hold_leases(self.owner, self.settings.lease_seconds)
             except Exception:
                 log.exception("renewing leases failed")
-
-    def _remove_stale_scratch(self) -> None:
-        """Partial downloads left by a killed process (a live transfer touches its file constantly)."""
-        cutoff = time.time() - SCRATCH_MAX_AGE
-        for path in self.scratch.glob("*.mp4") if self.scratch.is_dir() else ():
-            with contextlib.suppress(OSError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
 
     def _release_dead_engines(self) -> None:
         """Free the leases of engines on this machine whose process has gone (a crash or a kill), so a

@@ -25,6 +25,7 @@ from typing import Any
 import av
 
 from mimio_core.catalogue import MODELS, ModelSpec, models_for, parse_size
+from mimio_core.leftovers import remove_stale
 from mimio_core.local_server.faults import Faults
 from mimio_core.local_server.renderer import RenderCancelled, RenderError, RenderSpec, render_video
 
@@ -101,6 +102,8 @@ class LocalVideoService:
         self._stopping = threading.Event()
         for folder in ("jobs", "videos", "references"):
             (work_dir / folder).mkdir(parents=True, exist_ok=True)
+        remove_stale(work_dir / "videos", ".*.part")  # renders a killed process never finished
+        remove_stale(work_dir / "jobs", ".*.tmp")
         self._pool = ThreadPoolExecutor(
             render_slots, thread_name_prefix="mimio-render", initializer=_lower_thread_priority
         )

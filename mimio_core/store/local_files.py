@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from mimio_core.leftovers import remove_stale
 from mimio_core.store.base import FileStorage
 
 
@@ -18,6 +19,7 @@ class LocalFileStorage(FileStorage):
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        remove_stale(root, "**/.incoming-*")  # writes a killed process never finished
 
     def path(self, key: str) -> Path:
         """Where a key lives on disk; refuses keys that would escape the root."""

@@ -1,0 +1,38 @@
+"""Partial files left by a killed process are cleared on the next start; fresh ones are not touched."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from mimio_core.leftovers import remove_stale
+from mimio_core.local_server.service import LocalVideoService
+from mimio_core.store.local_files import LocalFileStorage
+
+
+def aged(path: Path, seconds: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"partial")
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def test_only_old_matching_files_go(tmp_path: Path) -> None:
+    old, young = aged(tmp_path / "a.mp4", 7200), aged(tmp_path / "b.mp4", 10)
+    other = aged(tmp_path / "keep.jpg", 7200)
+    assert remove_stale(tmp_path, "*.mp4") == 1
+    assert (old.exists(), young.exists(), other.exists()) == (False, True, True)
+    assert remove_stale(tmp_path / "missing", "*") == 0
+
+
+def test_storage_and_the_embedded_server_clear_their_own_leftovers(tmp_path: Path) -> None:
+    upload = aged(tmp_path / "files" / "user" / ".incoming-abc", 7200)
+    stored = aged(tmp_path / "files" / "user" / "video.mp4", 7200)
+    LocalFileStorage(tmp_path / "files")
+    assert not upload.exists() and stored.exists()
+    render = aged(tmp_path / "server" / "videos" / ".video_x.mp4.123.part", 7200)
+    job = aged(tmp_path / "server" / "jobs" / ".video_x.456.tmp", 7200)
+    LocalVideoService(tmp_path / "server").close()
+    assert not render.exists() and not job.exists()
