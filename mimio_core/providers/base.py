@@ -51,6 +51,10 @@ class JobRequest:
     seconds: int
     reference: CheckedReference | None = None
 
+    def wire_fields(self) -> dict[str, str]:
+        """The fields both APIs name alike; `seconds` travels as a string (an integer gets a 400)."""
+        return {"prompt": self.prompt, "model": self.model, "size": self.size, "seconds": str(self.seconds)}
+
 
 @dataclass(frozen=True)
 class StartedJob:

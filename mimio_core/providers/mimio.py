@@ -39,12 +39,7 @@ class MimioProvider(HttpProvider):
 
     @staticmethod
     def _form(request: JobRequest) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
-        data = {
-            "prompt": request.prompt,
-            "model": request.model,
-            "size": request.size,
-            "seconds": str(request.seconds),
-        }
+        data = request.wire_fields()
         files = {}
         if request.reference is not None:
             ref = request.reference
@@ -72,12 +67,7 @@ class MimioProvider(HttpProvider):
         if any(request.reference is not None for request in requests):
             # create-batch takes JSON only: items with reference files go one by one
             return [self._create_one(request) for request in requests]
-        payload = {
-            "videos": [
-                {"prompt": r.prompt, "model": r.model, "size": r.size, "seconds": str(r.seconds)}
-                for r in requests
-            ]
-        }
+        payload = {"videos": [request.wire_fields() for request in requests]}
         body = self._json("POST", "/api/videos/create-batch", idempotent=False, json=payload)
         return self._started(body, len(requests))
 

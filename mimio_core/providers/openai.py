@@ -63,12 +63,7 @@ class OpenAIProvider(HttpProvider):
 
     # creating
     def create(self, request: JobRequest) -> str:
-        data = {
-            "prompt": request.prompt,
-            "model": request.model,
-            "size": request.size,
-            "seconds": str(request.seconds),
-        }
+        data = request.wire_fields()
         if request.reference is None:
             body = self._json("POST", "/videos", idempotent=False, json=data)
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,15 @@ class VideoStore(ABC):
         no longer held by that engine): someone else got there first.
         """
         require_transition(current, new)
-        return self._write_transition(video_id, current, new, owner, fields)
+        if unknown := set(fields) - WRITABLE_FIELDS:
+            raise ValueError(f"not a writable video field: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {**fields, "status": str(new)}
+        if new.is_final:  # a finished video is nobody's work any more
+            values["lease_owner"] = values["lease_expires_at"] = None
+        if new is VideoStatus.COMPLETED:
+            values.setdefault("completed_at", datetime.now(UTC))
+            values["progress"] = 100
+        return self._write_transition(video_id, current, owner, values)
 
     def claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]:
         """Promote the oldest queued videos to `processing` while fewer than `capacity` are active."""
@@ -166,13 +174,10 @@ class VideoStore(ABC):
 
     @abstractmethod
     def _write_transition(
-        self,
-        video_id: str,
-        current: VideoStatus,
-        new: VideoStatus,
-        owner: str | None,
-        fields: dict[str, Any],
-    ) -> TrackedVideo | None: ...
+        self, video_id: str, current: VideoStatus, owner: str | None, values: dict[str, Any]
+    ) -> TrackedVideo | None:
+        """Set `values` (datetimes to be stored in the backend's format) where the video is still
+        `current` (and held by `owner`, when given); the updated record, or None."""
 
     @abstractmethod
     def _claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]: ...

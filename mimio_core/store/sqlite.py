@@ -19,7 +19,6 @@ from typing import Any
 
 from mimio_core.models import Project, TrackedVideo, VideoStatus
 from mimio_core.store.base import (
-    WRITABLE_FIELDS,
     NewVideo,
     ProjectError,
     Usage,
@@ -290,27 +289,13 @@ class SQLiteStore(VideoStore):
             )
 
     def _write_transition(
-        self,
-        video_id: str,
-        current: VideoStatus,
-        new: VideoStatus,
-        owner: str | None,
-        fields: dict[str, Any],
+        self, video_id: str, current: VideoStatus, owner: str | None, values: dict[str, Any]
     ) -> TrackedVideo | None:
-        unknown = set(fields) - WRITABLE_FIELDS
-        if unknown:
-            raise ValueError(f"not a writable video field: {', '.join(sorted(unknown))}")
-        now = time.time()
         values = {
             name: (value.timestamp() if isinstance(value, datetime) else value)
-            for name, value in fields.items()
+            for name, value in values.items()
         }
-        values["status"], values["updated_at"] = str(new), now
-        if new.is_final:
-            values["lease_owner"] = values["lease_expires_at"] = None
-        if new is VideoStatus.COMPLETED:
-            values.setdefault("completed_at", now)
-            values["progress"] = 100
+        values["updated_at"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in values)
         condition, params = "id = ? AND status = ?", [video_id, str(current)]
         if owner is not None:

@@ -35,7 +35,6 @@ from supabase import Client, ClientOptions, create_client
 
 from mimio_core.models import Project, TrackedVideo, VideoStatus
 from mimio_core.store.base import (
-    WRITABLE_FIELDS,
     NewVideo,
     ProjectError,
     Usage,
@@ -414,32 +413,18 @@ class SupabaseStore(VideoStore):
             _execute("note the create call", request.in_("id", ids).eq("lease_owner", owner))
 
     def _write_transition(
-        self,
-        video_id: str,
-        current: VideoStatus,
-        new: VideoStatus,
-        owner: str | None,
-        fields: dict[str, Any],
+        self, video_id: str, current: VideoStatus, owner: str | None, values: dict[str, Any]
     ) -> TrackedVideo | None:
-        unknown = set(fields) - WRITABLE_FIELDS
-        if unknown:
-            raise ValueError(f"not a writable video field: {', '.join(sorted(unknown))}")
         if not _is_uuid(video_id):
             return None
         values = {  # a naive datetime is local time, as SQLite's .timestamp() reads it
             name: value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
-            for name, value in fields.items()
+            for name, value in values.items()
         }
-        values["status"] = str(new)
-        if new.is_final:
-            values["lease_owner"] = values["lease_expires_at"] = None
-        if new is VideoStatus.COMPLETED:
-            values.setdefault("completed_at", _now())
-            values["progress"] = 100
         request = self._videos().update(values).eq("id", video_id).eq("status", str(current))
         if owner is not None:
             request = request.eq("lease_owner", owner)
-        data = _execute(f"move video {video_id} from {current} to {new}", request).data
+        data = _execute(f"move video {video_id} from {current} to {values['status']}", request).data
         return _video(data[0]) if data else None
 
     def _claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]:
