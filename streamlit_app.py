@@ -1,12 +1,16 @@
-"""Mimio dashboard: the frame around the pages (navigation and the sidebar)."""
+"""Mimio dashboard: the frame around the pages (sign-in when Supabase is configured, navigation and
+the sidebar)."""
 
 import streamlit as st
 
+from mimio_core.ui.auth import sign_in_page, sign_out
 from mimio_core.ui.projects import active_project_selector
-from mimio_core.ui.runtime import current_user_id, provider_answers, runtime_or_explain
+from mimio_core.ui.runtime import provider_answers, runtime_or_explain, user_session, workspace_or_explain
 
 st.set_page_config(page_title="Mimio", page_icon=":material/movie:", layout="wide")
 
+runtime = runtime_or_explain()
+workspace = workspace_or_explain(runtime)
 navigation = st.navigation(
     {
         "Create": [
@@ -18,14 +22,22 @@ navigation = st.navigation(
             st.Page("app_pages/my_videos.py", title="My Videos", icon=":material/video_library:"),
             st.Page("app_pages/projects.py", title="Projects", icon=":material/folder:"),
         ],
-    }
+    },
+    position="sidebar" if workspace is not None else "hidden",
 )
+if workspace is None:  # every page needs a signed-in user; the URL asked for stays, and opens after
+    sign_in_page(user_session(runtime))
+    st.stop()
 
-runtime = runtime_or_explain()
 with st.sidebar:
     st.markdown("### :material/movie: Mimio")
-    st.caption(f":material/person: Local user `{current_user_id()[:8]}` (no sign-in configured)")
-    active_project_selector(runtime, current_user_id())
+    if workspace.email is None:
+        st.caption(f":material/person: Local user `{workspace.user_id[:8]}` (no sign-in configured)")
+    else:
+        account, leave = st.columns([3, 2], vertical_alignment="center")
+        account.caption(f":material/person: {workspace.email}")
+        leave.button("Sign out", key="sign-out", on_click=sign_out, args=(user_session(runtime),))
+    active_project_selector(workspace)
     answers = provider_answers(runtime, runtime.provider_description)
     st.caption(
         f":material/{'cloud_done' if answers else 'cloud_off'}: {runtime.provider_description}"

@@ -4,14 +4,14 @@ import streamlit as st
 
 from mimio_core.ui.form import apply_query, cost_estimate, read_request, video_fields
 from mimio_core.ui.projects import project_picker
-from mimio_core.ui.runtime import current_user_id, get_runtime
+from mimio_core.ui.runtime import current_workspace, get_runtime
 from mimio_core.ui.submit import row_errors, submit_and_follow
 
 PAGE = "batch"
 MAX_ROWS = 3
 ROWS = f"{PAGE}-rows"
 runtime = get_runtime()
-user_id = current_user_id()
+workspace = current_workspace()
 
 st.title("Batch")
 st.caption("Up to three different videos, each with its own prompt and settings, in one project.")
@@ -31,7 +31,9 @@ def remove_row(row: int) -> None:
 
 
 prefixes = [f"{PAGE}-{row}" for row in st.session_state[ROWS]]
-defaults = apply_query(PAGE, prefixes, runtime.models, [p.id for p in runtime.store.list_projects(user_id)])
+defaults = apply_query(
+    PAGE, prefixes, runtime.models, [p.id for p in workspace.store.list_projects(workspace.user_id)]
+)
 for number, (row, prefix) in enumerate(zip(st.session_state[ROWS], prefixes, strict=True), start=1):
     with st.container(border=True, key=f"{prefix}-box"):
         head, remove = st.columns([4, 1], vertical_alignment="center")
@@ -43,10 +45,11 @@ for number, (row, prefix) in enumerate(zip(st.session_state[ROWS], prefixes, str
         video_fields(prefix, runtime.models, row_errors(PAGE, prefix))
 if len(st.session_state[ROWS]) < MAX_ROWS:
     st.button("Add a video", icon=":material/add:", on_click=add_row, key=f"{PAGE}-add")
-project_id = project_picker(runtime, user_id, f"{PAGE}-project", defaults.project_id)
+project_id = project_picker(workspace, f"{PAGE}-project", defaults.project_id)
 cost_estimate(runtime.models, prefixes)
 submit_and_follow(
     runtime,
+    workspace,
     PAGE,
     f"Create {len(prefixes)} video{'s' if len(prefixes) > 1 else ''}",
     lambda: [(prefix, read_request(prefix, project_id, with_reference=False)) for prefix in prefixes],

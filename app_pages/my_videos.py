@@ -9,7 +9,7 @@ from mimio_core.models import VideoStatus
 from mimio_core.store.base import VideoFilter
 from mimio_core.ui.cards import video_grid
 from mimio_core.ui.library import TABLE_COLUMNS, spend_table, video_actions, videos_table
-from mimio_core.ui.runtime import current_user_id, get_runtime
+from mimio_core.ui.runtime import current_workspace, get_runtime
 
 PAGE_SIZES = {"Gallery": 12, "Table": 50}
 
@@ -20,19 +20,20 @@ def first_page() -> None:
 
 
 runtime = get_runtime()
-user_id = current_user_id()
+workspace = current_workspace()
+store, user_id = workspace.store, workspace.user_id
 
 st.title("My Videos")
 st.caption("Everything you have made, newest first. Filter, play, download, retry, reuse or delete.")
 
-if runtime.store.count_videos(user_id) == 0:
+if store.count_videos(user_id) == 0:
     st.info(
         "No videos yet. Create one on **Single video**, or several on **Variations** or **Batch**.",
         icon=":material/movie:",
     )
     st.stop()
 
-projects = {p.id: p.name for p in runtime.store.list_projects(user_id)}
+projects = {p.id: p.name for p in store.list_projects(user_id)}
 if "project" in st.query_params and "videos-project" not in st.session_state:
     st.session_state["videos-project"] = (
         st.query_params["project"] if st.query_params["project"] in projects else ""
@@ -72,9 +73,9 @@ where = VideoFilter(
 )
 
 with st.expander("Spend by project (completed videos, list price)", icon=":material/payments:"):
-    spend_table(runtime, user_id, projects)
+    spend_table(runtime, workspace, projects)
 
-total = runtime.store.count_videos(user_id, where)
+total = store.count_videos(user_id, where)
 view_col, page_col, count_col = st.columns([2, 1, 2], vertical_alignment="bottom")
 view = view_col.radio("View", list(PAGE_SIZES), horizontal=True, key="videos-view")
 pages = max(1, math.ceil(total / PAGE_SIZES[view]))
@@ -90,15 +91,15 @@ if total == 0:
     st.stop()
 
 offset = (int(page) - 1) * PAGE_SIZES[view]
-visible = runtime.store.list_videos(user_id, where, limit=PAGE_SIZES[view], offset=offset)
+visible = store.list_videos(user_id, where, limit=PAGE_SIZES[view], offset=offset)
 in_flight = any(not v.is_final for v in visible)
 
 
 @st.fragment(run_every=timedelta(seconds=3) if in_flight else None)
 def library() -> None:
-    videos = runtime.store.get_videos([v.id for v in visible])
+    videos = store.get_videos([v.id for v in visible])
     if view == "Table":
-        table = videos_table(videos, projects, runtime.files)
+        table = videos_table(videos, projects, workspace.files)
         st.dataframe(
             table, hide_index=True, column_config=TABLE_COLUMNS, column_order=list(table.columns)[:-1]
         )
@@ -111,7 +112,7 @@ def library() -> None:
             on_click="ignore",
         )
     else:
-        video_grid(runtime, videos, "library", video_actions(runtime))
+        video_grid(runtime, workspace, videos, "library", video_actions(runtime, workspace))
     if in_flight != any(not v.is_final for v in videos):
         st.rerun()  # the whole page: only a full run turns the timer on (a Retry) or off (all done)
 

@@ -3,11 +3,11 @@
 import streamlit as st
 
 from mimio_core.store.base import ProjectError
-from mimio_core.ui.runtime import current_user_id, get_runtime
+from mimio_core.ui.runtime import current_workspace
 from mimio_core.ui.text import error_note, plain
 
-runtime = get_runtime()
-user_id = current_user_id()
+workspace = current_workspace()
+store, user_id = workspace.store, workspace.user_id
 
 st.title("Projects")
 st.caption("Group videos by campaign or client. Deleting a project keeps its videos, without a project.")
@@ -15,7 +15,7 @@ st.caption("Group videos by campaign or client. Deleting a project keeps its vid
 
 def create() -> None:
     try:
-        project = runtime.store.create_project(
+        project = store.create_project(
             user_id, st.session_state["new-project-name"], st.session_state["new-project-description"]
         )
     except ProjectError as exc:
@@ -28,7 +28,7 @@ def create() -> None:
 
 def rename(project_id: str) -> None:
     try:
-        runtime.store.rename_project(user_id, project_id, st.session_state[f"rename-{project_id}"])
+        store.rename_project(user_id, project_id, st.session_state[f"rename-{project_id}"])
     except ProjectError as exc:
         st.session_state[f"rename-{project_id}-error"] = str(exc)
         return
@@ -36,7 +36,7 @@ def rename(project_id: str) -> None:
 
 
 def delete(project_id: str) -> None:
-    runtime.store.delete_project(user_id, project_id)
+    store.delete_project(user_id, project_id)
     st.session_state.pop(f"confirm-project-{project_id}", None)
     st.toast("Project deleted; its videos are kept.", icon=":material/delete:")
 
@@ -56,8 +56,8 @@ with st.container(border=True):
     if error := st.session_state.get("new-project-error"):
         error_note(error)
 
-projects = runtime.store.list_projects(user_id)
-counts = runtime.store.project_video_counts(user_id)
+projects = store.list_projects(user_id)
+counts = store.project_video_counts(user_id)
 if not projects:
     st.info("No projects yet. Create one above, then pick it when you make videos.", icon=":material/folder:")
 for project in projects:

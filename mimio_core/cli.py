@@ -91,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(
         "INFO" if args.verbose else ("WARNING" if args.command in quiet_commands else settings.log_level)
     )
+    if settings.supabase is not None and args.command in quiet_commands:
+        err.print(
+            f"[red]{args.command} works with the embedded store only:[/red] with Supabase configured, "
+            "videos belong to signed-in users, so create them in the dashboard. "
+            "`python -m mimio_core worker` runs the engine for them."
+        )
+        return EXIT_BAD_INPUT
     if args.command == "list":
         return _list(settings, args)
     try:
@@ -200,7 +207,7 @@ def _follow(runtime: Runtime, videos: list[TrackedVideo]) -> int:
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
-    store, _ = open_storage(settings)
+    store, _ = open_storage(settings, None)  # the local user's videos, in SQLite
     try:
         status = VideoStatus(args.status) if args.status else None
         videos = store.list_videos(LOCAL_USER_ID, VideoFilter(status=status), limit=args.limit)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from mimio_core.catalogue import ProviderKind
+from mimio_core.tokens import unverified_claims
 
 
 class ConfigError(ValueError):
@@ -65,7 +66,32 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MIMIO_LOCAL_RENDER_SLOTS", "1", "Embedded server: renders that may run at once."),
     Setting("MIMIO_LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+    Setting(
+        "SUPABASE_URL",
+        None,
+        "A Supabase project's URL: records, files and sign-in move to Supabase (set the two keys too).",
+    ),
+    Setting("SUPABASE_ANON_KEY", None, "The project's anon (publishable) key: what users' sessions use."),
+    Setting(
+        "SUPABASE_SERVICE_ROLE_KEY",
+        None,
+        "The project's service-role (secret) key, for the engine only (a secret: environment or "
+        "st.secrets). Without it the app refuses to start.",
+    ),
+    Setting(
+        "SUPABASE_SIGNED_URL_SECONDS", "3600", "Lifetime of the signed links that play and download videos."
+    ),
 )
+
+
+@dataclass(frozen=True)
+class SupabaseSettings:
+    """Where the Supabase project is and how to reach it; keys stay out of repr (logs, tracebacks)."""
+
+    url: str
+    anon_key: str = field(repr=False)  # what a signed-in user's client sends, with their token
+    service_role_key: str = field(repr=False)  # the engine's alone: bypasses Row Level Security
+    signed_url_seconds: int = 3600
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,7 @@ class Settings:
     local_latency: float
     local_render_slots: int
     log_level: str
+    supabase: SupabaseSettings | None = None  # None: SQLite, local files and the one local user
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (tests and the CLI use this)."""
@@ -143,6 +170,45 @@ def _log_level(key: str, raw: str) -> str:
     return level
 
 
+def _key_role(key: str) -> str:
+    """What kind of Supabase API key this is: a legacy JWT key names its role; newer keys a prefix."""
+    if key.startswith("sb_secret_"):
+        return "service_role"
+    if key.startswith("sb_publishable_"):
+        return "anon"
+    return str(unverified_claims(key).get("role", "unknown"))
+
+
+def _supabase(raw: Callable[[str], str | None]) -> SupabaseSettings | None:
+    """The Supabase settings, or None when none are set. Refuses a half configuration, and keys of the
+    wrong kind (an anon key holding the service role would let every user past Row Level Security).
+    Messages name the key, never its value."""
+    url = _url("SUPABASE_URL", raw("SUPABASE_URL") or "")
+    anon_key = (raw("SUPABASE_ANON_KEY") or "").strip()
+    service_key = (raw("SUPABASE_SERVICE_ROLE_KEY") or "").strip()
+    if not (url or anon_key or service_key):
+        return None
+    if not url:
+        raise ConfigError("SUPABASE_ANON_KEY or SUPABASE_SERVICE_ROLE_KEY is set without SUPABASE_URL")
+    if not anon_key:
+        raise ConfigError("SUPABASE_URL is set but SUPABASE_ANON_KEY is not: copy the project's anon key")
+    if not service_key:
+        raise ConfigError(
+            "SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not. The engine needs it to finish "
+            "videos after their user's tab has closed; put it in the server's secrets (it never "
+            "reaches a browser)."
+        )
+    if _key_role(anon_key) == "service_role":
+        raise ConfigError(
+            "SUPABASE_ANON_KEY holds a service-role key: every user would bypass Row Level Security. "
+            "Use the project's anon (publishable) key."
+        )
+    if _key_role(service_key) != "service_role":
+        raise ConfigError("SUPABASE_SERVICE_ROLE_KEY is not a service-role key (is it the anon key?)")
+    seconds = _positive(int)("SUPABASE_SIGNED_URL_SECONDS", raw("SUPABASE_SIGNED_URL_SECONDS") or "3600")
+    return SupabaseSettings(url, anon_key, service_key, seconds)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
 ) -> Settings:
@@ -190,4 +256,5 @@ def load_settings(
         local_latency=get("MIMIO_LOCAL_LATENCY", _non_negative_float),
         local_render_slots=get("MIMIO_LOCAL_RENDER_SLOTS", _positive(int)),
         log_level=get("MIMIO_LOG_LEVEL", _log_level),
+        supabase=_supabase(raw),
     )

@@ -7,7 +7,6 @@ picks up exactly the work nobody holds.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -34,7 +33,8 @@ from mimio_core.providers.base import (
 )
 from mimio_core.providers.retry import RetryPolicy
 from mimio_core.reference_fit import fit_reference
-from mimio_core.store.base import FileStorage, NewVideo, VideoStore, reference_key
+from mimio_core.store.base import FileStorage, VideoStore
+from mimio_core.submission import record_submission
 from mimio_core.transfer import NotAVideo, StoredVideo, transfer_video
 from mimio_core.validation import detect_type
 
@@ -163,51 +163,25 @@ class Engine:
     def submit(
         self, requests: list[ValidRequest], user_id: str = LOCAL_USER_ID, submission_id: str | None = None
     ) -> list[TrackedVideo]:
-        """Record the videos (queued) and wake the engine; they share a batch id when more than one.
-
-        `submission_id` makes this idempotent: the same id (a form's double click, a retried call)
-        names the same records, so a second submit returns the first one's videos instead of new ones.
-        """
-        if not requests:
-            return []
-        submission = uuid.UUID(submission_id) if submission_id else uuid.uuid4()
-
-        def derived(part: str) -> str:
-            return str(uuid.uuid5(submission, part))
-
-        batch_id = derived("batch") if len(requests) > 1 else None
-        videos = [
-            NewVideo(
-                id=derived(f"video-{index}"),
-                user_id=user_id,
-                title=request.title,
-                prompt=request.prompt,
-                model=request.model,
-                size=request.size,
-                seconds=request.seconds,
-                project_id=request.project_id,
-                batch_id=batch_id,
-                reference_path=self._store_reference(user_id, request.reference),
-            )
-            for index, request in enumerate(requests)
-        ]
-        recorded = self.store.insert_videos(videos)
-        log.info("recorded %d video(s): %s", len(recorded), ", ".join(v.id for v in recorded))
-        self._wake.set()
+        """Record the videos (queued) through the engine's own store, and wake the engine."""
+        recorded = record_submission(self.store, self.files, requests, user_id, submission_id)
+        self.wake()
         return recorded
 
-    def _store_reference(self, user_id: str, reference: CheckedReference | None) -> str | None:
-        if reference is None:
-            return None
-        key = reference_key(user_id, hashlib.sha256(reference.data).hexdigest(), reference.mime)
-        if not self.files.exists(key):
-            self.files.put_bytes(key, reference.data, reference.mime)
-        return key
+    def wake(self) -> None:
+        """Look for queued work now instead of at the next poll (after someone else recorded some)."""
+        self._wake.set()
 
-    def cancel(self, video_id: str) -> TrackedVideo | None:
+    def _owned(self, video_id: str, user_id: str) -> TrackedVideo | None:
+        """The video when it is `user_id`'s. The engine's store sees every user's videos, so each
+        action a person asks for checks the owner; someone else's video is treated as not there."""
+        video = self.store.get_video(video_id)
+        return video if video is not None and video.user_id == user_id else None
+
+    def cancel(self, video_id: str, user_id: str) -> TrackedVideo | None:
         """Stop tracking a queued or processing video (it ends `failed`, "Cancelled.")."""
         for _ in range(3):  # the engine may move it from queued to processing meanwhile
-            video = self.store.get_video(video_id)
+            video = self._owned(video_id, user_id)
             if video is None or video.is_final:
                 return video
             cancelled = self.store.transition(video_id, video.status, F, error=CANCELLED)
@@ -215,25 +189,25 @@ class Engine:
                 if video.external_video_id:
                     self._delete_job(video.external_video_id)
                 return cancelled
-        return self.store.get_video(video_id)
+        return self._owned(video_id, user_id)
 
-    def delete(self, video_id: str) -> None:
+    def delete(self, video_id: str, user_id: str) -> None:
         """Remove a video: stop it if it is still being made, then its record and its file."""
-        video = self.store.get_video(video_id)
+        video = self._owned(video_id, user_id)
         if video is None:
             return
         if not video.is_final:
-            self.cancel(video_id)
+            self.cancel(video_id, user_id)
         self.store.delete_video(video_id)
         for key in (video.storage_path, video.thumbnail_path):
             if key:
                 self.files.delete(key)
         log.info("video %s deleted", video_id)
 
-    def retry(self, video_id: str) -> TrackedVideo | None:
+    def retry(self, video_id: str, user_id: str) -> TrackedVideo | None:
         """Try a failed video again. If its provider job finished or still runs (a timeout, a failed
         download), only watch and fetch it again; otherwise start a new generation of the same request."""
-        video = self.store.get_video(video_id)
+        video = self._owned(video_id, user_id)
         if video is None or video.status is not F:
             return video
         status = None
@@ -250,7 +224,7 @@ class Engine:
             retried = self.store.transition(video_id, F, P, error=None, started_at=time.time())
         else:
             retried = self.store.transition(video_id, F, Q, error=None, progress=0)
-        self._wake.set()
+        self.wake()
         return retried
 
     def wait(

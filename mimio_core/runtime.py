@@ -21,6 +21,7 @@ from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.store.base import FileStorage, VideoStore
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.store.sqlite import SQLiteStore
+from mimio_core.supabase_project import SupabaseProject
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Runtime:
     provider: VideoProvider
     engine: Engine
     embedded_server: RunningServer | None
+    supabase: SupabaseProject | None = None  # None: SQLite, local files and the one local user
 
     @property
     def provider_description(self) -> str:
@@ -45,6 +47,8 @@ class Runtime:
 
     @property
     def storage_description(self) -> str:
+        if self.supabase is not None:
+            return f"Supabase ({self.supabase.host})"
         return f"SQLite and local files in {self.settings.data_dir}"
 
     def close(self) -> None:
@@ -53,11 +57,15 @@ class Runtime:
         if self.embedded_server is not None:
             self.embedded_server.stop()
         self.store.close()
+        if self.supabase is not None:
+            self.supabase.close()
 
 
-def open_storage(settings: Settings) -> tuple[VideoStore, FileStorage]:
-    """The record store and file storage the configuration asks for."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+def open_storage(settings: Settings, supabase: SupabaseProject | None) -> tuple[VideoStore, FileStorage]:
+    """The engine's record store and file storage: Supabase's when configured, else SQLite and files."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the engine's scratch space, in any case
+    if supabase is not None:
+        return supabase.engine_storage()
     return SQLiteStore(settings.data_dir / "mimio.sqlite3"), LocalFileStorage(settings.data_dir / "files")
 
 
@@ -90,9 +98,10 @@ def open_runtime(settings: Settings, *, start_engine: bool = True) -> Runtime:
     models = models_for(catalogue, settings.provider)
     if not models:
         raise CatalogueError(f"No model in the catalogue is offered by the {settings.provider!r} provider.")
-    store, files = open_storage(settings)
+    supabase = SupabaseProject(settings.supabase, settings.http_timeout) if settings.supabase else None
+    store, files = open_storage(settings, supabase)
     provider, server = open_provider(settings, models)
     engine = Engine(store, files, provider, settings)
     if start_engine:
         engine.start()
-    return Runtime(settings, catalogue, models, store, files, provider, engine, server)
+    return Runtime(settings, catalogue, models, store, files, provider, engine, server, supabase)

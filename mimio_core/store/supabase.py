@@ -18,9 +18,6 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,6 +41,7 @@ from mimio_core.store.base import (
     project_name,
     video_from_row,
 )
+from mimio_core.tokens import unverified_claims
 
 MAX_PROJECT_DESCRIPTION = 500  # the migration's check on projects.description
 IDS_PER_REQUEST = 100  # keeps `in.(...)` filters well inside URL length limits
@@ -123,17 +121,8 @@ def search_condition(search: str) -> str:
 
 
 def _claims(client: Client) -> dict[str, Any]:
-    """The claims of the bearer token table calls carry, read (not verified: the server does that)
-    only to know whether a signed-in user is acting. API keys that are not JWTs give {}."""
-    token = client.postgrest.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
-        return {}
-    return claims if isinstance(claims, dict) else {}
+    """The claims of the bearer token table calls carry, to know whether a signed-in user is acting."""
+    return unverified_claims(client.postgrest.headers.get("authorization", "").removeprefix("Bearer "))
 
 
 @dataclass(frozen=True)

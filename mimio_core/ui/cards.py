@@ -14,6 +14,7 @@ from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.providers.base import ProviderError
 from mimio_core.runtime import Runtime
 from mimio_core.ui.text import plain
+from mimio_core.workspace import Workspace
 
 BADGES: dict[VideoStatus, tuple[str, str, str]] = {
     VideoStatus.QUEUED: ("Queued", "gray", ":material/schedule:"),
@@ -49,9 +50,9 @@ def file_name(video: TrackedVideo) -> str:
     return f"{slug}-{video.id[:8]}.mp4"
 
 
-def retry_video(runtime: Runtime, video_id: str) -> None:
+def retry_video(runtime: Runtime, workspace: Workspace, video_id: str) -> None:
     try:
-        runtime.engine.retry(video_id)
+        runtime.engine.retry(video_id, workspace.user_id)
         st.toast("Retrying the video.", icon=":material/refresh:")
     except ProviderError as exc:
         st.toast(f"Could not retry: {exc}", icon=":material/error:")
@@ -59,6 +60,7 @@ def retry_video(runtime: Runtime, video_id: str) -> None:
 
 def video_card(
     runtime: Runtime,
+    workspace: Workspace,
     video: TrackedVideo,
     key: str,
     actions: Callable[[TrackedVideo, str], None] | None = None,
@@ -73,7 +75,7 @@ def video_card(
             width, height = parse_size(video.size)
             try:  # a portrait player at full column width would fill a phone screen
                 st.video(
-                    runtime.files.media_source(path), width=PORTRAIT_PLAYER if height > width else "stretch"
+                    workspace.files.media_source(path), width=PORTRAIT_PLAYER if height > width else "stretch"
                 )
             except MediaFileStorageError:
                 st.error(
@@ -83,7 +85,7 @@ def video_card(
             buttons = st.container(horizontal=True)  # one row of buttons, wrapping only on a phone
             buttons.download_button(
                 "Download",
-                data=lambda: runtime.files.read_bytes(path),
+                data=lambda: workspace.files.read_bytes(path),
                 file_name=file_name(video),
                 mime="video/mp4",
                 on_click="ignore",
@@ -98,7 +100,7 @@ def video_card(
                 key=f"retry-{key}-{video.id}",
                 icon=":material/refresh:",
                 on_click=retry_video,
-                args=(runtime, video.id),
+                args=(runtime, workspace, video.id),
             )
         else:
             waiting = "Waiting for a free slot" if video.status is VideoStatus.QUEUED else "Generating"
@@ -111,6 +113,7 @@ def video_card(
 
 def video_grid(
     runtime: Runtime,
+    workspace: Workspace,
     videos: Sequence[TrackedVideo],
     key: str,
     actions: Callable[[TrackedVideo, str], None] | None = None,
@@ -121,4 +124,4 @@ def video_grid(
     for start in range(0, len(videos), per_row):
         for column, video in zip(st.columns(per_row), videos[start : start + per_row], strict=False):
             with column:
-                video_card(runtime, video, key, actions)
+                video_card(runtime, workspace, video, key, actions)

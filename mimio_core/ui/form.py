@@ -17,10 +17,10 @@ from mimio_core.prefill import QUERY_KEYS, FormDefaults, defaults_from_query
 from mimio_core.reference_fit import fit_reference
 from mimio_core.runtime import Runtime
 from mimio_core.ui.projects import project_picker
-from mimio_core.ui.runtime import current_user_id
 from mimio_core.ui.submit import row_errors
 from mimio_core.ui.text import error_note
 from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS, ValidationError, check_reference
+from mimio_core.workspace import Workspace
 
 FIELDS = ("title", "prompt", "model", "size", "seconds")
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "mp4", "mov", "webm"]
@@ -179,12 +179,14 @@ def read_request(prefix: str, project_id: str | None, with_reference: bool = Tru
     )
 
 
-def one_prompt_form(runtime: Runtime, page: str, *, title_label: str = "Title") -> str | None:
+def one_prompt_form(
+    runtime: Runtime, workspace: Workspace, page: str, *, title_label: str = "Title"
+) -> str | None:
     """The form of a one-prompt page (Single video, Variations): pre-filled from the link, the
     fields, the reference and the project; returns the chosen project id."""
-    user_id = current_user_id()
-    defaults = apply_query(page, [page], runtime.models, [p.id for p in runtime.store.list_projects(user_id)])
+    projects = workspace.store.list_projects(workspace.user_id)
+    defaults = apply_query(page, [page], runtime.models, [p.id for p in projects])
     errors = row_errors(page, page)
     video_fields(page, runtime.models, errors, title_label=title_label)
     reference_uploader(page, runtime.models, errors, runtime.settings.max_reference_bytes)
-    return project_picker(runtime, user_id, f"{page}-project", defaults.project_id)
+    return project_picker(workspace, f"{page}-project", defaults.project_id)

@@ -14,6 +14,7 @@ from mimio_core.runtime import Runtime
 from mimio_core.spend import spend_by_project
 from mimio_core.store.base import FileStorage
 from mimio_core.ui.cards import BADGES
+from mimio_core.workspace import Workspace
 
 SINGLE_PAGE = "app_pages/single.py"
 
@@ -63,9 +64,9 @@ TABLE_COLUMNS = {
 }
 
 
-def spend_table(runtime: Runtime, user_id: str, project_names: dict[str, str]) -> None:
+def spend_table(runtime: Runtime, workspace: Workspace, project_names: dict[str, str]) -> None:
     """Completed videos and their list price per project (empty where a price is not in the catalogue)."""
-    spends = spend_by_project(runtime.catalogue, runtime.store.usage(user_id))
+    spends = spend_by_project(runtime.catalogue, workspace.store.usage(workspace.user_id))
     if not spends:
         st.caption("Nothing completed yet.")
         return
@@ -83,13 +84,13 @@ def spend_table(runtime: Runtime, user_id: str, project_names: dict[str, str]) -
     )
 
 
-def _delete(runtime: Runtime, video_id: str, confirm_key: str) -> None:
-    runtime.engine.delete(video_id)
+def _delete(runtime: Runtime, workspace: Workspace, video_id: str, confirm_key: str) -> None:
+    runtime.engine.delete(video_id, workspace.user_id)
     st.session_state.pop(confirm_key, None)
     st.toast("Video deleted.", icon=":material/delete:")
 
 
-def video_actions(runtime: Runtime) -> Callable[[TrackedVideo, str], None]:
+def video_actions(runtime: Runtime, workspace: Workspace) -> Callable[[TrackedVideo, str], None]:
     """Buttons under a My Videos card (placed in the card's button row): use as template, and delete
     after a confirmation."""
 
@@ -112,7 +113,7 @@ def video_actions(runtime: Runtime) -> Callable[[TrackedVideo, str], None]:
             return
         st.warning("Delete this video and its file? This cannot be undone.")
         if st.button("Delete for good", key=f"confirm-{key}-{video.id}", type="primary"):
-            _delete(runtime, video.id, confirm_key)
+            _delete(runtime, workspace, video.id, confirm_key)
             st.rerun()  # the whole page: counts and pages change, not only this card
         st.button(
             "Keep it", key=f"keep-{key}-{video.id}", on_click=lambda: st.session_state.pop(confirm_key, None)

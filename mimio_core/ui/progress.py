@@ -16,6 +16,7 @@ from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.spend import run_cost
 from mimio_core.ui.cards import badge_markup, video_grid
+from mimio_core.workspace import Workspace
 
 REFRESH = timedelta(seconds=2)
 
@@ -33,15 +34,15 @@ def summary(videos: Sequence[TrackedVideo], catalogue: Mapping[str, ModelSpec]) 
     st.markdown(line)
 
 
-def progress_panel(runtime: Runtime, video_ids: list[str], key: str) -> None:
+def progress_panel(runtime: Runtime, workspace: Workspace, video_ids: list[str], key: str) -> None:
     """Live panel for the videos of one run; the store is read on each tick, never session state."""
-    in_flight = any(not v.is_final for v in runtime.store.get_videos(video_ids))
+    in_flight = any(not v.is_final for v in workspace.store.get_videos(video_ids))
 
     @st.fragment(run_every=REFRESH if in_flight else None)
     def panel() -> None:
-        videos = runtime.store.get_videos(video_ids)
+        videos = workspace.store.get_videos(video_ids)
         summary(videos, runtime.catalogue)
-        video_grid(runtime, videos, key)
+        video_grid(runtime, workspace, videos, key)
         if in_flight != any(not v.is_final for v in videos):
             st.rerun()  # the whole page: only a full run turns the timer on (a Retry) or off (all done)
 

@@ -1,4 +1,4 @@
-"""The process-wide runtime (engine, store, provider) and who is using the page."""
+"""The process-wide runtime (engine, store, provider), and who the page acts for."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from typing import Any
 
 import streamlit as st
 
+from mimio_core.auth import SignInError, UserSession
 from mimio_core.catalogue import CatalogueError
 from mimio_core.config import ConfigError, load_settings
 from mimio_core.models import LOCAL_USER_ID
 from mimio_core.runtime import Runtime, open_runtime
+from mimio_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
+USER_SESSION = "mimio-user-session"
 
 
 def _secrets() -> Mapping[str, Any]:
@@ -47,9 +50,44 @@ def close_runtime() -> None:
     get_runtime.clear()  # type: ignore[attr-defined]
 
 
-def current_user_id() -> str:
-    """The signed-in user; with no sign-in configured, the one local user."""
-    return LOCAL_USER_ID
+def user_session(runtime: Runtime) -> UserSession:
+    """This browser session's own Supabase session, made on its first run. It lives in session state,
+    never in a cache shared between sessions (that would share one person's sign-in with everyone)."""
+    assert runtime.supabase is not None
+    held = st.session_state.get(USER_SESSION)
+    if held is None or held[0] is not runtime.supabase:  # none yet, or from a runtime since restarted
+        held = st.session_state[USER_SESSION] = (runtime.supabase, runtime.supabase.new_user_session())
+    return held[1]
+
+
+def signed_in_workspace(runtime: Runtime) -> Workspace | None:
+    """Who this session acts for: the signed-in user (None when nobody is), or the local user when no
+    sign-in is configured. Asked afresh each time, so a sign-out takes effect at once."""
+    if runtime.supabase is None:
+        return Workspace(LOCAL_USER_ID, None, runtime.store, runtime.files)
+    session = user_session(runtime)
+    account = session.account()
+    if account is None:
+        return None
+    return Workspace(account.user_id, account.email, session.store, session.files)
+
+
+def workspace_or_explain(runtime: Runtime) -> Workspace | None:
+    """`signed_in_workspace`, or a page that says the sign-in service cannot be reached (and stops)."""
+    try:
+        return signed_in_workspace(runtime)
+    except SignInError as exc:
+        st.error(str(exc), icon=":material/cloud_off:")
+        st.stop()
+
+
+def current_workspace() -> Workspace:
+    """The workspace of a page run. The frame shows the sign-in page instead of any page while nobody
+    is signed in; a timer-driven refresh that outlives a sign-out stops here."""
+    workspace = workspace_or_explain(get_runtime())
+    if workspace is None:
+        st.stop()
+    return workspace
 
 
 @st.cache_data(ttl=30, show_spinner=False)

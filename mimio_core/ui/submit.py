@@ -11,9 +11,10 @@ from mimio_core.engine import as_variations
 from mimio_core.models import ValidRequest, VideoRequest
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import ProjectError
+from mimio_core.submission import record_submission
 from mimio_core.ui.progress import progress_panel
-from mimio_core.ui.runtime import current_user_id
 from mimio_core.validation import ValidationError, validate_request
+from mimio_core.workspace import Workspace
 
 # what a page hands over: the form rows as (row prefix, request), read when the button is pressed
 RowsReader = Callable[[], list[tuple[str, VideoRequest]]]
@@ -28,7 +29,9 @@ def row_errors(page: str, row: str) -> Mapping[str, str]:
     return st.session_state.get(f"{page}-errors", {}).get(row, {})
 
 
-def _submit(runtime: Runtime, page: str, read_rows: RowsReader, variations: int, token: str) -> None:
+def _submit(
+    runtime: Runtime, workspace: Workspace, page: str, read_rows: RowsReader, variations: int, token: str
+) -> None:
     """Validate every row, then record. `token` is the form's submission id: Streamlit may stop this
     callback (a fast second click) after the videos are recorded but before the page learns of them;
     the second click then submits the same id and gets the same videos back, never a second set."""
@@ -53,10 +56,12 @@ def _submit(runtime: Runtime, page: str, read_rows: RowsReader, variations: int,
     if variations > 1:
         valid = as_variations(valid[0], variations)
     try:
-        videos = runtime.engine.submit(valid, current_user_id(), submission_id=token)
+        # recorded as the person (with Supabase, under their Row Level Security), then the engine woken
+        videos = record_submission(workspace.store, workspace.files, valid, workspace.user_id, token)
     except ProjectError as exc:
         st.session_state[f"{page}-errors"] = {row: {"project": str(exc)} for row, _ in read_rows()}
         return
+    runtime.engine.wake()
     st.session_state[run_key(page)] = [video.id for video in videos]
     count = len(videos)
     st.toast(
@@ -70,7 +75,7 @@ def _new_run(page: str) -> None:
 
 
 def submit_and_follow(
-    runtime: Runtime, page: str, label: str, read_rows: RowsReader, variations: int = 1
+    runtime: Runtime, workspace: Workspace, page: str, label: str, read_rows: RowsReader, variations: int = 1
 ) -> None:
     """The submit button, then the live progress panel of what it created, with "New" to start over."""
     running = bool(st.session_state.get(run_key(page)))
@@ -83,7 +88,7 @@ def submit_and_follow(
         disabled=running,
         key=f"{page}-submit",
         on_click=_submit,
-        args=(runtime, page, read_rows, variations, token),
+        args=(runtime, workspace, page, read_rows, variations, token),
         width="stretch",
     )
     if any(errors.get("project") for errors in st.session_state.get(f"{page}-errors", {}).values()):
@@ -93,4 +98,4 @@ def submit_and_follow(
             "New", key=f"{page}-new", icon=":material/add:", on_click=_new_run, args=(page,), width="stretch"
         )
         st.divider()
-        progress_panel(runtime, st.session_state[run_key(page)], page)
+        progress_panel(runtime, workspace, st.session_state[run_key(page)], page)

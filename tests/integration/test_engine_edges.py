@@ -52,7 +52,7 @@ def test_cancel_while_the_create_call_is_out_deletes_the_new_provider_job(
     engine = harness.engine().start()
     (video,) = engine.submit([valid(prompt="changed my mind", seconds=4)])
     assert calling.wait(10)
-    cancelled = engine.cancel(video.id)
+    cancelled = engine.cancel(video.id, video.user_id)
     assert cancelled.status is VideoStatus.FAILED and cancelled.error == "Cancelled."
     release.set()
     deadline = time.monotonic() + 10

@@ -84,7 +84,7 @@ def test_retry_after_timeout_recovers_the_same_job_without_a_new_generation(
         (timed_out,) = engine.wait([video.id], timeout=30)
         assert timed_out.status is VideoStatus.FAILED and timed_out.error.startswith("Timed out")
         engine.settings = engine.settings.replace(timeout=60)
-        retried = engine.retry(video.id)
+        retried = engine.retry(video.id, video.user_id)
         assert retried is not None and retried.status is VideoStatus.PROCESSING
         (done,) = engine.wait([video.id], timeout=30)
         assert done.status is VideoStatus.COMPLETED and done.error is None
@@ -133,7 +133,7 @@ def test_download_that_keeps_failing_fails_then_retry_fetches_without_generating
     assert failed.error.startswith("Download or storage failed 5 times")
     assert f"The generated video {failed.external_video_id} is kept" in failed.error
     harness.clear_faults()
-    engine.retry(video.id)
+    engine.retry(video.id, video.user_id)
     (done,) = engine.wait([video.id], timeout=60)
     assert done.status is VideoStatus.COMPLETED
     assert done.external_video_id == failed.external_video_id
@@ -143,7 +143,7 @@ def test_download_that_keeps_failing_fails_then_retry_fetches_without_generating
 def test_cancel_a_queued_video(harness: Harness) -> None:
     engine = harness.engine()
     (video,) = engine.submit([valid(prompt="never mind", seconds=4)])
-    cancelled = engine.cancel(video.id)
+    cancelled = engine.cancel(video.id, video.user_id)
     assert (
         cancelled is not None and cancelled.status is VideoStatus.FAILED and cancelled.error == "Cancelled."
     )

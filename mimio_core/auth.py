@@ -1,0 +1,153 @@
+"""Signing a person in to Supabase Auth, and what their signed-in session may read and write.
+
+One `UserSession` per browser session, each over its own supabase-py client (a new `ClientOptions`
+each time: two clients sharing one would share a sign-in). Its store and files carry the user's
+token, so Row Level Security scopes everything their pages read. The engine never acts through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from supabase import Client
+from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError, AuthWeakPasswordError
+from supabase_auth.types import Session
+
+from mimio_core.store.supabase import SupabaseStore
+from mimio_core.store.supabase_files import SupabaseFileStorage
+
+log = logging.getLogger(__name__)
+
+REFRESH_MARGIN_SECONDS = 120  # refresh a token this close to expiry, so a page's calls never outlive it
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CODE = re.compile(r"^\d{6}$")
+
+# Supabase Auth error codes a person can act on, in words they can act on
+FRIENDLY = {
+    "invalid_credentials": "Wrong email or password.",
+    "email_not_confirmed": "Confirm your email address first: follow the link or code we sent you.",
+    "user_already_exists": "An account with this email already exists: sign in instead.",
+    "email_exists": "An account with this email already exists: sign in instead.",
+    "otp_expired": "That code is wrong or has expired. Ask for a new one.",
+    "over_email_send_rate_limit": "Too many emails sent to this address. Wait a minute, then try again.",
+    "over_request_rate_limit": "Too many attempts. Wait a minute, then try again.",
+    "signup_disabled": "New accounts are turned off for this project. Ask an administrator.",
+    "otp_disabled": "Sign-in by email code is turned off for this project.",
+    "email_address_invalid": "That email address is not accepted.",
+    "user_banned": "This account is blocked. Ask an administrator.",
+}
+
+
+class SignInError(Exception):
+    """Signing in, up or out did not work; the message says why in words a person can act on."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who is signed in."""
+
+    user_id: str
+    email: str
+
+
+def _explain(error: AuthError) -> SignInError:
+    if isinstance(error, AuthWeakPasswordError):
+        return SignInError(f"Choose a stronger password: {error.message}")
+    if isinstance(error, AuthRetryableError):
+        return SignInError("Could not reach the sign-in service. Check the connection and try again.")
+    if error.code in FRIENDLY:
+        return SignInError(FRIENDLY[error.code])
+    status = f" [{error.status}]" if isinstance(error, AuthApiError) else ""
+    return SignInError(f"Sign-in failed: {error.message}{status}")
+
+
+def _email(email: str) -> str:
+    email = email.strip()
+    if not EMAIL.match(email):
+        raise SignInError("Enter an email address, like name@example.com.")
+    return email
+
+
+class UserSession:
+    """One browser session's sign-in, with the store and files that act as the signed-in user."""
+
+    def __init__(self, client: Client, signed_url_seconds: int) -> None:
+        self._client = client
+        self.store = SupabaseStore(client)
+        self.files = SupabaseFileStorage(client, signed_url_seconds=signed_url_seconds)
+
+    def account(self) -> Account | None:
+        """The signed-in account, its token refreshed first when it is near expiry; None when nobody
+        is signed in or the session can no longer be refreshed (then the person signs in again)."""
+        try:
+            session = self._client.auth.get_session()
+            if session is not None and _expires_soon(session):
+                session = self._client.auth.refresh_session(session.refresh_token).session
+        except AuthRetryableError as error:  # Auth is unreachable: say so, keep the session for later
+            raise _explain(error) from error
+        except AuthError as error:
+            log.info("the session ended: %s", error.message)
+            self.sign_out()  # drop what is left of it here
+            return None
+        if session is None or session.user is None:
+            return None
+        return Account(session.user.id, session.user.email or "")
+
+    def sign_in_with_password(self, email: str, password: str) -> Account:
+        if not password:
+            raise SignInError("Enter your password.")
+        credentials = {"email": _email(email), "password": password}
+        return self._signed_in(lambda: self._client.auth.sign_in_with_password(credentials))
+
+    def sign_up(self, email: str, password: str) -> Account | None:
+        """A new account; None when the project wants the email confirmed first (a code is sent)."""
+        if len(password) < 6:
+            raise SignInError("Choose a password of at least 6 characters.")
+        credentials = {"email": _email(email), "password": password}
+        try:
+            response = self._client.auth.sign_up(credentials)
+        except AuthError as error:
+            raise _explain(error) from error
+        return self.account() if response.session else None
+
+    def send_code(self, email: str) -> None:
+        """Email a 6-digit sign-in code (to an existing account; it never creates one)."""
+        options = {"should_create_user": False}
+        try:
+            self._client.auth.sign_in_with_otp({"email": _email(email), "options": options})
+        except AuthError as error:
+            raise _explain(error) from error
+
+    def verify_code(self, email: str, code: str) -> Account:
+        """Sign in with the emailed code, in this same session (a magic link opened elsewhere would
+        fail: the PKCE verifier lives here)."""
+        code = re.sub(r"\s", "", code)
+        if not CODE.match(code):
+            raise SignInError("Enter the 6-digit code from the email.")
+        params = {"email": _email(email), "token": code, "type": "email"}
+        return self._signed_in(lambda: self._client.auth.verify_otp(params))
+
+    def sign_out(self) -> None:
+        """Sign out on this device only (`global`, the default, would sign out every device)."""
+        try:
+            self._client.auth.sign_out({"scope": "local"})
+        except AuthError as error:  # the session here is gone all the same
+            log.info("sign-out request failed: %s", error.message)
+
+    def _signed_in(self, call: Callable[[], object]) -> Account:
+        try:
+            call()
+        except AuthError as error:
+            raise _explain(error) from error
+        account = self.account()
+        if account is None:
+            raise SignInError("Sign-in did not start a session. Try again.")
+        return account
+
+
+def _expires_soon(session: Session) -> bool:
+    return session.expires_at is not None and session.expires_at <= time.time() + REFRESH_MARGIN_SECONDS

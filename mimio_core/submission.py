@@ -1,0 +1,66 @@
+"""Recording a submission: the videos' records (queued) and their reference files, nothing more.
+
+It runs through whichever store and file storage the caller acts with: a signed-in user's own (so
+Row Level Security checks the writes) or the engine's. The engine picks queued videos up by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+
+from mimio_core.models import CheckedReference, TrackedVideo, ValidRequest
+from mimio_core.store.base import FileStorage, NewVideo, VideoStore, reference_key
+
+log = logging.getLogger(__name__)
+
+
+def record_submission(
+    store: VideoStore,
+    files: FileStorage,
+    requests: list[ValidRequest],
+    user_id: str,
+    submission_id: str | None = None,
+) -> list[TrackedVideo]:
+    """Record the videos as queued; they share a batch id when more than one.
+
+    `submission_id` makes this idempotent: the same id (a form's double click, a retried call) names
+    the same records, so a second call returns the first one's videos instead of new ones.
+    """
+    if not requests:
+        return []
+    submission = uuid.UUID(submission_id) if submission_id else uuid.uuid4()
+
+    def derived(part: str) -> str:
+        return str(uuid.uuid5(submission, part))
+
+    batch_id = derived("batch") if len(requests) > 1 else None
+    videos = [
+        NewVideo(
+            id=derived(f"video-{index}"),
+            user_id=user_id,
+            title=request.title,
+            prompt=request.prompt,
+            model=request.model,
+            size=request.size,
+            seconds=request.seconds,
+            project_id=request.project_id,
+            batch_id=batch_id,
+            reference_path=_store_reference(files, user_id, request.reference),
+        )
+        for index, request in enumerate(requests)
+    ]
+    recorded = store.insert_videos(videos)
+    log.info("recorded %d video(s): %s", len(recorded), ", ".join(v.id for v in recorded))
+    return recorded
+
+
+def _store_reference(files: FileStorage, user_id: str, reference: CheckedReference | None) -> str | None:
+    """The reference under the user's folder, named by its content: the same image is stored once."""
+    if reference is None:
+        return None
+    key = reference_key(user_id, hashlib.sha256(reference.data).hexdigest(), reference.mime)
+    if not files.exists(key):
+        files.put_bytes(key, reference.data, reference.mime)
+    return key

@@ -1,0 +1,111 @@
+"""The sign-in page (password, emailed 6-digit code, new account) and signing out.
+
+Shown instead of any page while nobody is signed in to a Supabase-backed app. The page the person
+asked for (a shared deep link, say) keeps its URL, so it opens once they are signed in.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mimio_core.auth import SignInError, UserSession
+from mimio_core.ui.runtime import USER_SESSION
+from mimio_core.ui.text import plain
+
+CODE_EMAIL = "sign-in-code-email"  # set once a code was sent: the form then asks for the code
+
+
+def _attempt(action: str, call) -> bool:  # type: ignore[no-untyped-def]
+    """Run a sign-in call; False, with the reason shown, when it did not work."""
+    try:
+        call()
+    except SignInError as refused:
+        st.error(str(refused), icon=":material/lock:")
+        return False
+    except Exception:  # an unexpected answer: say what failed, keep the details in the log
+        st.error(
+            f"Could not {action}: the sign-in service gave an unexpected answer.", icon=":material/error:"
+        )
+        raise
+    return True
+
+
+def _password_form(session: UserSession) -> None:
+    with st.form("sign-in-password"):
+        email = st.text_input("Email", key="sign-in-email", autocomplete="email")
+        password = st.text_input("Password", type="password", key="sign-in-password-value")
+        if st.form_submit_button("Sign in", type="primary", icon=":material/login:") and _attempt(
+            "sign in", lambda: session.sign_in_with_password(email, password)
+        ):
+            st.rerun()
+
+
+def _code_form(session: UserSession) -> None:
+    email = st.session_state.get(CODE_EMAIL)
+    if email is None:
+        with st.form("sign-in-send-code"):
+            st.caption("We email you a 6-digit code; enter it here, in this browser tab.")
+            typed = st.text_input("Email", key="sign-in-code-address", autocomplete="email")
+            if st.form_submit_button("Email me a code", icon=":material/mail:") and _attempt(
+                "send a code", lambda: session.send_code(typed)
+            ):
+                st.session_state[CODE_EMAIL] = typed.strip()
+                st.rerun()
+        return
+    with st.form("sign-in-verify-code"):
+        st.caption(f"We sent a 6-digit code to **{plain(email)}**. It works in this tab only.")
+        code = st.text_input("Code", key="sign-in-code", max_chars=6, placeholder="123456")
+        if st.form_submit_button("Sign in", type="primary", icon=":material/login:") and _attempt(
+            "sign in", lambda: session.verify_code(email, code)
+        ):
+            st.session_state.pop(CODE_EMAIL, None)
+            st.rerun()
+    st.button(
+        "Use another email", on_click=lambda: st.session_state.pop(CODE_EMAIL, None), key="sign-in-restart"
+    )
+
+
+def _new_account_form(session: UserSession) -> None:
+    with st.form("sign-up"):
+        email = st.text_input("Email", key="sign-up-email", autocomplete="email")
+        password = st.text_input("Password", type="password", key="sign-up-password")
+        again = st.text_input("Password again", type="password", key="sign-up-password-again")
+        if not st.form_submit_button("Create account", icon=":material/person_add:"):
+            return
+    if password != again:
+        st.error("The two passwords differ.", icon=":material/lock:")
+        return
+    created: list[object] = []
+    if _attempt("create the account", lambda: created.append(session.sign_up(email, password))):
+        if created[0] is not None:
+            st.rerun()
+        st.session_state[CODE_EMAIL] = email.strip()
+        st.success(
+            "Account created. We emailed you to confirm the address: enter the 6-digit code from that "
+            "email under **Email code**, or follow its link and then sign in with your password.",
+            icon=":material/mark_email_read:",
+        )
+
+
+def sign_in_page(session: UserSession) -> None:
+    """Sign in with a password or an emailed code, or create an account."""
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title(":material/movie: Mimio")
+        st.caption("Sign in to make, follow and find your videos.")
+        password, code, new = st.tabs(["Password", "Email code", "New account"])
+        with password:
+            _password_form(session)
+        with code:
+            _code_form(session)
+        with new:
+            _new_account_form(session)
+
+
+def sign_out(session: UserSession) -> None:
+    """Sign out on this device, and forget what this browser session held for that person (forms,
+    runs, the active project), so whoever signs in next starts clean."""
+    session.sign_out()
+    for key in list(st.session_state):
+        if key != USER_SESSION:
+            del st.session_state[key]
