@@ -36,7 +36,7 @@ FRIENDLY = {
     "over_email_send_rate_limit": "Too many emails sent to this address. Wait a minute, then try again.",
     "over_request_rate_limit": "Too many attempts. Wait a minute, then try again.",
     "signup_disabled": "New accounts are turned off for this project. Ask an administrator.",
-    "otp_disabled": "Sign-in by email code is turned off for this project.",
+    "otp_disabled": "No account uses this email address: create one under New account first.",
     "email_address_invalid": "That email address is not accepted.",
     "user_banned": "This account is blocked. Ask an administrator.",
 }

@@ -1,7 +1,8 @@
 """PostgRESTHarness: a TEST HARNESS that answers the PostgREST and Storage requests supabase-py sends
 for the Supabase store, by running them on the real PostgreSQL of tests/postgres (the migrations and
-the Supabase stub applied). It is not Supabase and not PostgREST: it speaks exactly the subset the
-store uses (harness_sql.py, harness_storage.py) and refuses the rest with 400.
+the Supabase stub applied), and the sign-in requests through a fake Auth (harness_auth.py). It is not
+Supabase and not PostgREST: it speaks exactly the subset the store uses (harness_sql.py,
+harness_storage.py) and refuses the rest with 400.
 
 Each request is one transaction that, like PostgREST, first does `SET LOCAL ROLE <role>` and sets
 `request.jwt.claims` from the `Authorization: Bearer <jwt>` header, so Row Level Security, column
@@ -27,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from tests.supabase import harness_sql as q
+from tests.supabase.harness_auth import AuthEndpoints
 from tests.supabase.harness_storage import StorageEndpoints
 from tests.supabase.tokens import jwt_claims
 from tests.supabase.transport import Seen, StreamingMockTransport
@@ -76,6 +78,7 @@ class PostgRESTHarness:
         self.keys = {anon_key, service_key}
         self.seen: list[Seen] = []
         self.storage = StorageEndpoints(self, files)
+        self.auth = AuthEndpoints(connect)
 
     # plumbing
     def transport(self) -> httpx.BaseTransport:
@@ -128,6 +131,10 @@ class PostgRESTHarness:
                 return self._rest(request, path.removeprefix("/rest/v1/"))
             if path.startswith("/storage/v1/"):
                 return self.storage.handle(request, path.removeprefix("/storage/v1/"))
+            if path.startswith("/auth/v1/"):
+                if request.headers.get("apikey") not in self.keys:
+                    return json_response(401, {"message": "Invalid API key"})
+                return self.auth.handle(request, path.removeprefix("/auth/v1/"))
         except q.Unsupported as error:
             return json_response(400, {"code": "PGRST100", "message": f"PostgRESTHarness: {error}"})
         return json_response(404, {"message": f"PostgRESTHarness has no route {path}"})

@@ -173,7 +173,9 @@ def test_replace_returns_a_changed_copy():
 def test_every_setting_is_documented_with_a_unique_key():
     keys = [s.key for s in SETTINGS]
     assert len(keys) == len(set(keys))
-    assert all(k.startswith(("MIMIO_", "SUPABASE_")) and s.description for k, s in zip(keys, SETTINGS, strict=True))
+    assert all(
+        k.startswith(("MIMIO_", "SUPABASE_")) and s.description for k, s in zip(keys, SETTINGS, strict=True)
+    )
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert [key for key in keys if f"| `{key}` |" not in readme] == []  # the README table lists them all
 
