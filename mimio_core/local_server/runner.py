@@ -37,7 +37,7 @@ class RunningServer:
         self.service.close()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only then, and without it every second request on a
     # kept-alive connection waits ~40 ms for a delayed ACK
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -80,7 +80,7 @@ def start_in_thread(
     service = LocalVideoService(
         work_dir, latency=latency, render_slots=render_slots, faults=faults, models=models
     )
-    sock = _bind("127.0.0.1", port)
+    sock = bind_socket("127.0.0.1", port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = _uvicorn(service, api_key=api_key)
     thread = threading.Thread(

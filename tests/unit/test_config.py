@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mimio_core.config import SETTINGS, ConfigError, Settings, load_settings
+from tests.supabase.tokens import mint_jwt
 
 
 def test_defaults_without_environment_or_secrets():
@@ -213,3 +216,57 @@ def test_a_gateway_url_alone_chooses_the_openai_provider_and_two_urls_need_a_cho
     with pytest.raises(ConfigError, match=r"^Both MIMIO_API_URL and MIMIO_OPENAI_BASE_URL are set"):
         load_settings(environ=both)
     assert load_settings(environ={**both, "MIMIO_PROVIDER": "openai"}).provider == "openai"
+
+
+SUPABASE = {
+    "SUPABASE_URL": "https://abcd.supabase.co/",
+    "SUPABASE_ANON_KEY": mint_jwt("anon"),
+    "SUPABASE_SERVICE_ROLE_KEY": mint_jwt("service_role"),
+}
+
+
+def test_supabase_is_off_unless_configured_and_keys_stay_out_of_repr():
+    assert load_settings(environ={}).supabase is None
+    settings = load_settings(environ={**SUPABASE, "SUPABASE_SIGNED_URL_SECONDS": "600"})
+    assert settings.supabase is not None
+    assert (settings.supabase.url, settings.supabase.signed_url_seconds) == ("https://abcd.supabase.co", 600)
+    assert settings.supabase.service_role_key == SUPABASE["SUPABASE_SERVICE_ROLE_KEY"]
+    shown = repr(settings)
+    assert SUPABASE["SUPABASE_SERVICE_ROLE_KEY"] not in shown and SUPABASE["SUPABASE_ANON_KEY"] not in shown
+    assert load_settings(environ={}, secrets=SUPABASE).supabase == replace(
+        settings.supabase, signed_url_seconds=3600
+    )
+
+
+def test_newer_supabase_api_keys_are_told_apart_by_their_prefix():
+    keys = {"SUPABASE_ANON_KEY": "sb_publishable_abc", "SUPABASE_SERVICE_ROLE_KEY": "sb_secret_xyz"}
+    assert load_settings(environ={**SUPABASE, **keys}).supabase is not None
+    with pytest.raises(ConfigError, match=r"^SUPABASE_SERVICE_ROLE_KEY is not a service-role key"):
+        load_settings(environ={**SUPABASE, **keys, "SUPABASE_SERVICE_ROLE_KEY": "sb_publishable_abc"})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"SUPABASE_URL": ""}, "SUPABASE_ANON_KEY or SUPABASE_SERVICE_ROLE_KEY is set without SUPABASE_URL"),
+        ({"SUPABASE_URL": "abcd.supabase.co"}, "SUPABASE_URL must start with http:// or https://"),
+        ({"SUPABASE_ANON_KEY": " "}, "SUPABASE_URL is set but SUPABASE_ANON_KEY is not"),
+        (
+            {"SUPABASE_SERVICE_ROLE_KEY": ""},
+            "SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not. The engine",
+        ),
+        ({"SUPABASE_ANON_KEY": mint_jwt("service_role")}, "SUPABASE_ANON_KEY holds a service-role key"),
+        ({"SUPABASE_ANON_KEY": "sb_secret_xyz"}, "SUPABASE_ANON_KEY holds a service-role key"),
+        (
+            {"SUPABASE_SERVICE_ROLE_KEY": mint_jwt("anon")},
+            "SUPABASE_SERVICE_ROLE_KEY is not a service-role key",
+        ),
+        ({"SUPABASE_SERVICE_ROLE_KEY": "not-a-key"}, "SUPABASE_SERVICE_ROLE_KEY is not a service-role key"),
+        ({"SUPABASE_SIGNED_URL_SECONDS": "0"}, "SUPABASE_SIGNED_URL_SECONDS must be greater than 0"),
+    ],
+)
+def test_a_half_or_wrong_supabase_configuration_is_refused_naming_the_key_not_its_value(changes, message):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}") as refused:
+        load_settings(environ={**SUPABASE, **changes})
+    for secret in (SUPABASE["SUPABASE_SERVICE_ROLE_KEY"], SUPABASE["SUPABASE_ANON_KEY"], "sb_secret_xyz"):
+        assert secret not in str(refused.value)

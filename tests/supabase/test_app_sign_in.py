@@ -1,0 +1,142 @@
+"""The whole dashboard on the Supabase backend, under AppTest: SUPABASE_URL points at the test harness
+(fake Auth, PostgREST and Storage on the real PostgreSQL) served over loopback HTTP, so the app's
+own configuration, runtime, sign-in page and pages run unchanged."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mimio_core.models import VideoStatus
+from mimio_core.ui.runtime import close_runtime, get_runtime
+from tests.supabase.conftest import ANON_KEY, SERVICE_KEY
+from tests.supabase.served import ServedHarness
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
+SIGN_IN_CAPTION = "Sign in to make, follow and find your videos."
+
+
+def said(at: AppTest) -> str:
+    parts = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.info, *at.success, *at.title)]
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
+
+
+def press(at: AppTest, label: str) -> AppTest:
+    [button] = [b for b in at.button if b.label == label]
+    return button.click().run()
+
+
+@pytest.fixture
+def served(harness) -> Iterator[ServedHarness]:
+    running = ServedHarness.start(harness)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def supabase_env(served: ServedHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.chdir(ROOT)
+    for key in ("MIMIO_API_URL", "MIMIO_OPENAI_BASE_URL", "MIMIO_PROVIDER"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MIMIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MIMIO_POLL_INTERVAL", "0.2")
+    monkeypatch.setenv("MIMIO_LOCAL_RENDER_SLOTS", "2")
+    monkeypatch.setenv("SUPABASE_URL", served.url)
+    monkeypatch.setenv("SUPABASE_ANON_KEY", ANON_KEY)
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", SERVICE_KEY)
+    close_runtime()  # a runtime of an earlier test would still point at its own harness
+    yield
+    close_runtime()
+
+
+def new_browser_session() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def sign_in(at: AppTest, email: str, password: str = PASSWORD) -> AppTest:
+    at.text_input(key="sign-in-email").input(email)
+    at.text_input(key="sign-in-password-value").input(password)
+    return press(at, "Sign in")
+
+
+def test_every_page_asks_to_sign_in_first_and_a_deep_link_opens_after(supabase_env, harness):
+    harness.auth.add_user("alice@example.com", PASSWORD)
+    at = new_browser_session()
+    assert SIGN_IN_CAPTION in said(at) and "Single video" not in said(at)
+    for page in ("app_pages/my_videos.py", "app_pages/projects.py", "app_pages/batch.py"):
+        at.switch_page(page).run()
+        assert SIGN_IN_CAPTION in said(at)
+        assert not any(title.value in ("My Videos", "Projects", "Batch") for title in at.title)
+    sign_in(at, "alice@example.com", "wrong")
+    assert [e.value for e in at.error] == ["Wrong email or password."]
+    sign_in(at, "alice@example.com")
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Batch"]  # the page asked for, not the default
+    assert ":material/person: alice@example.com" in said(at)
+    assert "Supabase (127.0.0.1)" in said(at)
+
+
+def test_a_signed_in_user_makes_a_video_only_they_can_see(supabase_env, harness):
+    alice = harness.auth.add_user("alice@example.com", PASSWORD)
+    harness.auth.add_user("bob@example.com", PASSWORD)
+    at = sign_in(new_browser_session(), "alice@example.com")
+    at.text_area(key="single-prompt").input("a paper boat on a pond").run()
+    at.selectbox(key="single-model").set_value("mimio-local").run()
+    at.selectbox(key="single-seconds").set_value(4).run()
+    at.button(key="single-submit").click().run()
+    assert not at.exception, at.exception
+    [video_id] = at.session_state["single-run"]
+    runtime = get_runtime()
+    [done] = runtime.engine.wait([video_id], timeout=60)
+    assert done.status is VideoStatus.COMPLETED, done.error
+    assert done.user_id == alice.id and done.storage_path == f"{alice.id}/{video_id}.mp4"
+    at.switch_page("app_pages/my_videos.py").run()
+    assert "1 video · page 1 of 1" in said(at)
+    [player] = at.get("video")
+    assert "/storage/v1/object/sign/videos/" in player.proto.url  # a signed URL, never a public one
+
+    other = sign_in(new_browser_session(), "bob@example.com")  # another browser session
+    other.switch_page("app_pages/my_videos.py").run()
+    assert "No videos yet." in said(other)
+
+
+def test_sign_in_with_an_emailed_code_then_sign_out(supabase_env, harness):
+    harness.auth.add_user("carol@example.com")
+    at = new_browser_session()
+    at.text_input(key="sign-in-code-address").input("carol@example.com")
+    press(at, "Email me a code")
+    assert "We sent a 6-digit code to **carol@example.com**. It works in this tab only." in said(at)
+    code = harness.auth.code_for("carol@example.com")
+    at.text_input(key="sign-in-code").input(f"{(int(code) + 1) % 10**6:06d}")  # a wrong code first
+    [verify] = [b for b in at.button if b.label == "Sign in" and "verify" in str(b.form_id)]
+    verify.click().run()
+    assert "That code is wrong or has expired. Ask for a new one." in [e.value for e in at.error]
+    at.text_input(key="sign-in-code").input(code)
+    [verify] = [b for b in at.button if b.label == "Sign in" and "verify" in str(b.form_id)]
+    verify.click().run()
+    assert ":material/person: carol@example.com" in said(at)
+    at.button(key="sign-out").click().run()
+    assert SIGN_IN_CAPTION in said(at)
+    assert harness.auth.sign_outs == ["local"]
+    assert "sign-in-code-email" not in at.session_state
+
+
+def test_without_the_service_role_key_the_app_says_why_it_cannot_start(
+    supabase_env, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("SUPABASE_SERVICE_ROLE_KEY")
+    close_runtime()
+    at = new_browser_session()
+    [error] = at.error
+    assert error.value.startswith(
+        "Mimio cannot start: SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not. The engine needs it"
+    )
+    assert ANON_KEY not in said(at) and SIGN_IN_CAPTION not in said(at)
