@@ -6,6 +6,7 @@ signed URLs, never a public link.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class SupabaseFileStorage(FileStorage):
         self.bucket = bucket
         self.signed_url_seconds = signed_url_seconds
         # the client's own httpx.Client when it has one: one pool, one set of timeouts
+        self._handed_out: dict[str, tuple[str, float]] = {}  # key -> (signed URL, when it expires)
         self._http = client.options.httpx_client or httpx.Client(timeout=httpx.Timeout(30, connect=10))
 
     def _files(self) -> Any:
@@ -86,9 +88,18 @@ class SupabaseFileStorage(FileStorage):
         return SupabaseError(f"Could not read {key!r}: {reason} [{response.status_code}]")
 
     def media_source(self, key: str) -> str:
-        """A signed URL a browser can play for `signed_url_seconds`; never stored (it expires)."""
-        return self._signed_url(key, self.signed_url_seconds)
+        """A signed URL a browser can play for `signed_url_seconds`; never stored in a record (it
+        expires). The same URL is handed out again while more than half its life is left: a player
+        whose URL changed on each rerun would reload mid-play, and each new URL costs a request."""
+        now = time.monotonic()
+        held = self._handed_out.get(key)
+        if held is not None and held[1] - now > self.signed_url_seconds / 2:
+            return held[0]
+        url = self._signed_url(key, self.signed_url_seconds)
+        self._handed_out[key] = (url, now + self.signed_url_seconds)
+        return url
 
     def delete(self, key: str) -> None:
         """Removes the object; a key that is not there is no error (as with local files)."""
+        self._handed_out.pop(key, None)
         self._call("delete", key, lambda: self._files().remove([key]))

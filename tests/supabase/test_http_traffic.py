@@ -362,6 +362,28 @@ def test_media_source_is_a_signed_url_with_the_configured_lifetime(http, recorde
     assert seen.headers["authorization"] != f"Bearer {ANON_KEY}"  # signed as the user
 
 
+def test_a_signed_url_is_handed_out_again_until_half_its_life_is_gone(http, recorder, monkeypatch):
+    """A player whose URL changed on each rerun would reload mid-play: the same URL comes back while
+    it has more than half its lifetime left, then a new one is signed; a deleted file's is dropped."""
+    clock = [1000.0]
+    monkeypatch.setattr("mimio_core.store.supabase_files.time.monotonic", lambda: clock[0])
+    files = SupabaseFileStorage(user_client(http, USER_A), signed_url_seconds=900)
+    recorder.answer = storage_answer({})
+    key = video_key(A, VIDEO)
+    first = files.media_source(key)
+    clock[0] += 449
+    assert files.media_source(key) == first
+    assert [seen.path for seen in recorder.seen] == [f"/storage/v1/object/sign/videos/{key}"]
+    clock[0] += 2  # less than half of 900 s left
+    files.media_source(key)
+    assert len(recorder.seen) == 2
+    recorder.answer = lambda request: httpx.Response(200, json=[])
+    files.delete(key)
+    recorder.answer = storage_answer({})
+    files.media_source(key)
+    assert [seen.method for seen in recorder.seen] == ["POST", "POST", "DELETE", "POST"]
+
+
 def test_open_chunks_streams_through_a_signed_url_never_download(http, recorder):
     files = SupabaseFileStorage(user_client(http, USER_A))
     recorder.answer = storage_answer({})
