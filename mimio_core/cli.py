@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
@@ -25,6 +24,7 @@ from mimio_core.catalogue import CatalogueError, load_catalogue
 from mimio_core.config import ConfigError, Settings, load_settings
 from mimio_core.engine import as_variations
 from mimio_core.local_server.runner import serve_forever
+from mimio_core.logs import configure_logging
 from mimio_core.models import LOCAL_USER_ID, ReferenceUpload, TrackedVideo, VideoRequest, VideoStatus
 from mimio_core.runtime import Runtime, open_runtime, open_storage
 from mimio_core.store.base import ProjectError, VideoFilter
@@ -75,9 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)]
-    )
+    configure_logging(level, handlers=[RichHandler(console=err, show_path=False)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

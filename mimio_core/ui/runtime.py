@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,11 +10,11 @@ import streamlit as st
 from mimio_core.auth import SignInError, UserSession
 from mimio_core.catalogue import CatalogueError
 from mimio_core.config import ConfigError, load_settings
+from mimio_core.logs import configure_logging
 from mimio_core.models import LOCAL_USER_ID
 from mimio_core.runtime import Runtime, open_runtime
 from mimio_core.workspace import Workspace
 
-log = logging.getLogger(__name__)
 USER_SESSION = "mimio-user-session"
 
 
@@ -31,7 +30,7 @@ def _secrets() -> Mapping[str, Any]:
 def get_runtime() -> Runtime:
     """One engine per process, shared by every session; it resumes unfinished work as it starts."""
     settings = load_settings(secrets=_secrets())
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level)
     return open_runtime(settings)
 
 

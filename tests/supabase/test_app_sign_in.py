@@ -4,6 +4,7 @@ own configuration, runtime, sign-in page and pages run unchanged."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +85,8 @@ def test_every_page_asks_to_sign_in_first_and_a_deep_link_opens_after(supabase_e
     assert "Supabase (127.0.0.1)" in said(at)
 
 
-def test_a_signed_in_user_makes_a_video_only_they_can_see(supabase_env, harness):
+def test_a_signed_in_user_makes_a_video_only_they_can_see(supabase_env, harness, caplog):
+    caplog.set_level(logging.DEBUG)
     alice = harness.auth.add_user("alice@example.com", PASSWORD)
     harness.auth.add_user("bob@example.com", PASSWORD)
     at = sign_in(new_browser_session(), "alice@example.com")
@@ -106,6 +108,10 @@ def test_a_signed_in_user_makes_a_video_only_they_can_see(supabase_env, harness)
     other = sign_in(new_browser_session(), "bob@example.com")  # another browser session
     other.switch_page("app_pages/my_videos.py").run()
     assert "No videos yet." in said(other)
+    # the keys, and request lines (a signed URL's token plays a video for an hour), stay out of logs
+    assert f"completed: {done.storage_path}" in caplog.text  # the logs were captured
+    for secret in (SERVICE_KEY, "HTTP Request:", "token=", "Bearer "):
+        assert secret not in caplog.text
 
 
 def test_sign_in_with_an_emailed_code_then_sign_out(supabase_env, harness):
