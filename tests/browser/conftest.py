@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,19 +78,18 @@ def browser_service() -> None:
     )
 
 
-@pytest.fixture
-def streamlit_app(browser_service: None, tmp_path: Path) -> Iterator[RunningApp]:
-    """`streamlit run streamlit_app.py` on a free port over a fresh data folder, with slow jobs."""
-    port = _free_port()
-    data_dir = tmp_path / "data"
-    log = tmp_path / "streamlit.log"
+def app_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any MIMIO_ setting (a developer's provider or data folder),
+    plus `settings`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("MIMIO_")}
-    env.update(
-        MIMIO_DATA_DIR=str(data_dir),
-        MIMIO_LOCAL_LATENCY="3",
-        MIMIO_POLL_INTERVAL="0.5",
-        MIMIO_LOCAL_RENDER_SLOTS="2",
-    )
+    env.update(settings)
+    return env
+
+
+@contextmanager
+def run_dashboard(env: dict[str, str], log: Path, data_dir: Path) -> Iterator[RunningApp]:
+    """`streamlit run streamlit_app.py` on a free port with exactly `env`; stopped on the way out."""
+    port = _free_port()
     command = [
         sys.executable,
         "-m",
@@ -118,6 +118,20 @@ def streamlit_app(browser_service: None, tmp_path: Path) -> Iterator[RunningApp]
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def streamlit_app(browser_service: None, tmp_path: Path) -> Iterator[RunningApp]:
+    """`streamlit run streamlit_app.py` on a free port over a fresh data folder, with slow jobs."""
+    data_dir = tmp_path / "data"
+    env = app_environment(
+        MIMIO_DATA_DIR=str(data_dir),
+        MIMIO_LOCAL_LATENCY="3",
+        MIMIO_POLL_INTERVAL="0.5",
+        MIMIO_LOCAL_RENDER_SLOTS="2",
+    )
+    with run_dashboard(env, tmp_path / "streamlit.log", data_dir) as app:
+        yield app
 
 
 @pytest.fixture

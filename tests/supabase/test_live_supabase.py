@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from mimio_core.config import load_settings
 from mimio_core.models import VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, video_key
-from mimio_core.store.supabase import SupabaseStore, supabase_client
-from mimio_core.store.supabase_files import SupabaseFileStorage
+from mimio_core.supabase_project import SupabaseProject
 
 NEEDED = (
     "SUPABASE_URL",
@@ -41,20 +39,17 @@ def env() -> dict[str, str]:
     return {name: os.environ[name] for name in NEEDED}
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=httpx.Timeout(30, connect=10)) as client:
-        yield client
-
-
-def test_a_signed_in_user_and_the_engine_on_a_real_project(env, http, tmp_path: Path):
-    user_client = supabase_client(env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], http)
-    session = user_client.auth.sign_in_with_password(
-        {"email": env["SUPABASE_TEST_EMAIL"], "password": env["SUPABASE_TEST_PASSWORD"]}
-    )
-    user_id = session.user.id
-    user, files = SupabaseStore(user_client), SupabaseFileStorage(user_client, signed_url_seconds=120)
-    engine = SupabaseStore(supabase_client(env["SUPABASE_URL"], env["SUPABASE_SERVICE_ROLE_KEY"], http))
+def test_a_signed_in_user_and_the_engine_on_a_real_project(env, tmp_path: Path):
+    """Through the app's own wiring: the settings as the app reads them, one SupabaseProject (one
+    shared httpx client), a browser session's UserSession, and the engine's service-role store."""
+    settings = load_settings()
+    assert settings.supabase is not None
+    supabase = SupabaseProject(settings.supabase, http_timeout=30)
+    session = supabase.new_user_session()
+    account = session.sign_in_with_password(env["SUPABASE_TEST_EMAIL"], env["SUPABASE_TEST_PASSWORD"])
+    user_id = account.user_id
+    user, files = session.store, session.files
+    engine, _ = supabase.engine_storage()
     name = f"pytest {uuid.uuid4().hex[:8]}"
     project = user.create_project(user_id, name, "made by tests/supabase/test_live_supabase.py")
     video_id = str(uuid.uuid4())
@@ -78,7 +73,7 @@ def test_a_signed_in_user_and_the_engine_on_a_real_project(env, http, tmp_path: 
         files.put_file(key, source, "video/mp4")
         assert files.exists(key)
         assert files.read_bytes(key) == source.read_bytes()
-        assert http.get(files.media_source(key)).content == source.read_bytes()
+        assert supabase.http.get(files.media_source(key)).content == source.read_bytes()
 
         # the engine (service role) finishes it; the user sees the result
         assert engine.transition(video_id, VideoStatus.QUEUED, VideoStatus.PROCESSING) is not None
@@ -92,4 +87,6 @@ def test_a_signed_in_user_and_the_engine_on_a_real_project(env, http, tmp_path: 
             user.delete_project(user_id, project.id)
             assert user.get_video(video_id) is None and user.get_project(user_id, project.id) is None
         finally:
-            user_client.auth.sign_out({"scope": "local"})  # not "global": other sessions stay signed in
+            session.sign_out()  # this device only: other sessions of the test user stay signed in
+            assert session.account() is None
+            supabase.close()
