@@ -72,19 +72,21 @@ CARD_STATE = """card => {
 }"""
 
 
-def follow_until_completed(page: Page, card: Locator) -> list[str]:
+def follow_until_completed(page: Page, card: Locator, within: float = FINISH_SECONDS) -> list[str]:
     """Watch one card while its fragment refreshes it; return the states seen, such as
     ["Processing 0%", "Processing 64%", "Completed"]. Read in one step: a tick may replace the card."""
     seen: list[str] = []
-    deadline = time.monotonic() + FINISH_SECONDS
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         state = card.evaluate(CARD_STATE, timeout=5_000)
         if not seen or seen[-1] != state:
             seen.append(state)
         if state == "Completed":
             return seen
+        if state == "Failed":
+            pytest.fail(f"the video failed: {card.inner_text()}")
         page.wait_for_timeout(200)
-    pytest.fail(f"the video did not complete within {FINISH_SECONDS}s; states seen: {seen}")
+    pytest.fail(f"the video did not complete within {within}s; states seen: {seen}")
 
 
 def percentages(states: list[str]) -> list[int]:

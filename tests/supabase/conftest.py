@@ -18,6 +18,7 @@ from tests.supabase.tokens import mint_jwt
 
 if TYPE_CHECKING:
     from tests.supabase.harness import PostgRESTHarness
+    from tests.supabase.served import ServedHarness
 
 URL = "http://postgrest-harness.test"
 ANON_KEY = mint_jwt("anon")
@@ -43,6 +44,16 @@ def harness(pg_cluster: Cluster, pg_database: str, db, tmp_path: Path) -> Iterat
     h = PostgRESTHarness(lambda: pg_cluster.connect(pg_database), tmp_path / "objects", ANON_KEY, SERVICE_KEY)
     yield h
     h.close()
+
+
+@pytest.fixture
+def served(harness: PostgRESTHarness) -> Iterator[ServedHarness]:
+    """The harness over real HTTP on loopback, for a whole app (AppTest, or the dashboard in a browser)."""
+    from tests.supabase.served import ServedHarness
+
+    running = ServedHarness.start(harness)
+    yield running
+    running.stop()
 
 
 @pytest.fixture

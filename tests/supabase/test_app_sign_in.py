@@ -33,13 +33,6 @@ def press(at: AppTest, label: str) -> AppTest:
 
 
 @pytest.fixture
-def served(harness) -> Iterator[ServedHarness]:
-    running = ServedHarness.start(harness)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def supabase_env(served: ServedHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.chdir(ROOT)
     for key in ("MIMIO_API_URL", "MIMIO_OPENAI_BASE_URL", "MIMIO_PROVIDER"):
