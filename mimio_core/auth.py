@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from supabase import Client
-from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError, AuthWeakPasswordError
+from supabase_auth.errors import (
+    AuthApiError,
+    AuthError,
+    AuthRetryableError,
+    AuthSessionMissingError,
+    AuthWeakPasswordError,
+)
 from supabase_auth.types import Session
 
 from mimio_core.store.supabase import SupabaseStore
@@ -24,7 +31,13 @@ log = logging.getLogger(__name__)
 
 REFRESH_MARGIN_SECONDS = 120  # refresh a token this close to expiry, so a page's calls never outlive it
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-CODE = re.compile(r"^\d{6}$")
+CODE = re.compile(r"^\d{6,10}$")  # 6 digits by default; a project may set up to 10
+SESSION_OVER = {
+    "refresh_token_not_found",
+    "refresh_token_already_used",
+    "session_not_found",
+    "session_expired",
+}
 
 # Supabase Auth error codes a person can act on, in words they can act on
 FRIENDLY = {
@@ -77,25 +90,52 @@ class UserSession:
 
     def __init__(self, client: Client, signed_url_seconds: int) -> None:
         self._client = client
-        self.store = SupabaseStore(client)
-        self.files = SupabaseFileStorage(client, signed_url_seconds=signed_url_seconds)
+        self._refreshing = threading.Lock()  # a page run and a panel's timer may both look at once
+        self.store = SupabaseStore(client, before_request=self._keep_fresh)
+        self.files = SupabaseFileStorage(
+            client, signed_url_seconds=signed_url_seconds, before_request=self._keep_fresh
+        )
 
     def account(self) -> Account | None:
         """The signed-in account, its token refreshed first when it is near expiry; None when nobody
-        is signed in or the session can no longer be refreshed (then the person signs in again)."""
+        is signed in or Auth says the session is over (then the person signs in again). A refresh
+        that fails for a while (Auth unreachable, rate-limited) keeps the session."""
         try:
-            session = self._client.auth.get_session()
-            if session is not None and _expires_soon(session):
-                session = self._client.auth.refresh_session(session.refresh_token).session
-        except AuthRetryableError as error:  # Auth is unreachable: say so, keep the session for later
-            raise _explain(error) from error
+            session = self._fresh_session()
         except AuthError as error:
+            if not _session_is_over(error):
+                raise _explain(error) from error
             log.info("the session ended: %s", error.message)
             self.sign_out()  # drop what is left of it here
             return None
         if session is None or session.user is None:
             return None
         return Account(session.user.id, session.user.email or "")
+
+    def _fresh_session(self) -> Session | None:
+        """The session, refreshed when within REFRESH_MARGIN_SECONDS of expiry. A refresh that fails
+        for a while is ignored as long as the current token is still valid."""
+        with self._refreshing:
+            session = self._client.auth.get_session()  # itself refreshes only 10 s before expiry
+            if session is None or not _expires_soon(session):
+                return session
+            try:
+                return self._client.auth.refresh_session(session.refresh_token).session
+            except AuthError as error:
+                if _session_is_over(error) or (session.expires_at or 0) <= time.time():
+                    raise
+                log.warning("could not refresh the sign-in yet: %s", error.message)
+                return session
+
+    def _keep_fresh(self) -> None:
+        """Before each request of the store and files: a refreshed token, or a clear error."""
+        try:
+            self._fresh_session()
+        except AuthError as error:
+            if _session_is_over(error):
+                self.sign_out()
+                raise SignInError("Your sign-in has ended: sign in again.") from error
+            raise _explain(error) from error
 
     def sign_in_with_password(self, email: str, password: str) -> Account:
         if not password:
@@ -147,6 +187,14 @@ class UserSession:
         if account is None:
             raise SignInError("Sign-in did not start a session. Try again.")
         return account
+
+
+def _session_is_over(error: AuthError) -> bool:
+    """Auth's definite "no" to a refresh (revoked, already used, signed out elsewhere), as opposed to a
+    failure that may pass (unreachable, rate-limited, a server error): only then is a person signed out."""
+    if isinstance(error, AuthSessionMissingError) or error.code in SESSION_OVER:
+        return True
+    return isinstance(error, AuthApiError) and error.status in (400, 401, 403)
 
 
 def _expires_soon(session: Session) -> bool:

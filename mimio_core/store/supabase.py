@@ -176,9 +176,18 @@ def _missing_project(project_id: str) -> ProjectError:
 class SupabaseStore(VideoStore):
     """Video records and projects in the migration's `public.projects` and `public.videos`."""
 
-    def __init__(self, client: Client) -> None:
-        # never cache client.table()/client.storage: a sign-in replaces the sub-clients
-        self._client = client
+    def __init__(self, client: Client, before_request: Callable[[], None] | None = None) -> None:
+        # never cache client.table()/client.storage: a sign-in or a refresh replaces the sub-clients
+        self._raw_client = client
+        self._before_request = before_request
+
+    @property
+    def _client(self) -> Client:
+        """The client, after `before_request` (a signed-in session refreshes a token near expiry
+        there: a button's callback or a panel's timer runs without the page's own check first)."""
+        if self._before_request is not None:
+            self._before_request()
+        return self._raw_client
 
     def _videos(self) -> Any:
         return self._client.table("videos")

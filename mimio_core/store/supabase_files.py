@@ -25,8 +25,15 @@ DOWNLOAD_URL_SECONDS = 60  # a signed URL for reading a file at once needs to li
 class SupabaseFileStorage(FileStorage):
     """Files in a private Storage bucket, keyed by object path; readers get signed URLs."""
 
-    def __init__(self, client: Client, bucket: str = "videos", signed_url_seconds: int = 3600) -> None:
+    def __init__(
+        self,
+        client: Client,
+        bucket: str = "videos",
+        signed_url_seconds: int = 3600,
+        before_request: Callable[[], None] | None = None,
+    ) -> None:
         self._client = client
+        self._before_request = before_request  # as SupabaseStore's: a token refreshed near expiry
         self.bucket = bucket
         self.signed_url_seconds = signed_url_seconds
         # the client's own httpx.Client when it has one: one pool, one set of timeouts
@@ -34,7 +41,9 @@ class SupabaseFileStorage(FileStorage):
         self._http = client.options.httpx_client or httpx.Client(timeout=httpx.Timeout(30, connect=10))
 
     def _files(self) -> Any:
-        # never cached: a sign-in replaces the storage client (and its Authorization header)
+        # never cached: a sign-in or a refresh replaces the storage client (and its Authorization header)
+        if self._before_request is not None:
+            self._before_request()
         return self._client.storage.from_(self.bucket)
 
     def _call(self, what: str, key: str, action: Callable[[], Any]) -> Any:

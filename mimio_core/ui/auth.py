@@ -9,10 +9,10 @@ from __future__ import annotations
 import streamlit as st
 
 from mimio_core.auth import SignInError, UserSession
-from mimio_core.ui.runtime import USER_SESSION
 from mimio_core.ui.text import plain
 
 CODE_EMAIL = "sign-in-code-email"  # set once a code was sent: the form then asks for the code
+SIGNED_UP = "sign-in-signed-up"  # the address of an account just created that awaits its code
 
 
 def _attempt(action: str, call) -> bool:  # type: ignore[no-untyped-def]
@@ -52,9 +52,15 @@ def _code_form(session: UserSession) -> None:
                 st.session_state[CODE_EMAIL] = typed.strip()
                 st.rerun()
         return
+    if st.session_state.get(SIGNED_UP) == email:
+        st.success(
+            "Account created. We emailed you to confirm the address: enter the code from that email "
+            "here, or follow its link and then sign in with your password.",
+            icon=":material/mark_email_read:",
+        )
     with st.form("sign-in-verify-code"):
         st.caption(f"We sent a 6-digit code to **{plain(email)}**. It works in this tab only.")
-        code = st.text_input("Code", key="sign-in-code", max_chars=6, placeholder="123456")
+        code = st.text_input("Code", key="sign-in-code", max_chars=10, placeholder="123456")
         if st.form_submit_button("Sign in", type="primary", icon=":material/login:") and _attempt(
             "sign in", lambda: session.verify_code(email, code)
         ):
@@ -77,14 +83,10 @@ def _new_account_form(session: UserSession) -> None:
         return
     created: list[object] = []
     if _attempt("create the account", lambda: created.append(session.sign_up(email, password))):
-        if created[0] is not None:
-            st.rerun()
-        st.session_state[CODE_EMAIL] = email.strip()
-        st.success(
-            "Account created. We emailed you to confirm the address: enter the 6-digit code from that "
-            "email under **Email code**, or follow its link and then sign in with your password.",
-            icon=":material/mark_email_read:",
-        )
+        if created[0] is None:  # the project confirms addresses: the code form asks for the code
+            st.session_state[CODE_EMAIL] = email.strip()
+            st.session_state[SIGNED_UP] = email.strip()
+        st.rerun()
 
 
 def sign_in_page(session: UserSession) -> None:
@@ -93,7 +95,9 @@ def sign_in_page(session: UserSession) -> None:
     with middle:
         st.title(":material/movie: Mimio")
         st.caption("Sign in to make, follow and find your videos.")
-        password, code, new = st.tabs(["Password", "Email code", "New account"])
+        # once a code is on its way (asked for, or a sign-up awaiting confirmation), its tab is open
+        waiting = "Email code" if CODE_EMAIL in st.session_state else None
+        password, code, new = st.tabs(["Password", "Email code", "New account"], default=waiting)
         with password:
             _password_form(session)
         with code:
@@ -103,9 +107,8 @@ def sign_in_page(session: UserSession) -> None:
 
 
 def sign_out(session: UserSession) -> None:
-    """Sign out on this device, and forget what this browser session held for that person (forms,
-    runs, the active project), so whoever signs in next starts clean."""
+    """Sign out on this device, and forget everything this browser session held for that person
+    (forms, runs, the active project, the session itself), so whoever signs in next starts clean."""
     session.sign_out()
     for key in list(st.session_state):
-        if key != USER_SESSION:
-            del st.session_state[key]
+        del st.session_state[key]

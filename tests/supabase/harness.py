@@ -16,7 +16,9 @@ records what arrived (`seen`) so tests can assert on the exact traffic.
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -111,6 +113,8 @@ class PostgRESTHarness:
         claims = jwt_claims(authorization.removeprefix("Bearer ").strip())
         if claims is None:
             return json_response(401, {"code": "PGRST301", "message": "JWT could not be decoded"})
+        if claims.get("exp", math.inf) < time.time():  # as PostgREST (and Storage) answer a stale token
+            return json_response(401, {"code": "PGRST303", "message": "JWT expired"})
         role = claims.get("role", "anon")
         if role not in ROLES:
             return json_response(401, {"code": "PGRST301", "message": f"unknown role {role!r}"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +140,34 @@ def test_without_the_service_role_key_the_app_says_why_it_cannot_start(
         "Mimio cannot start: SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not. The engine needs it"
     )
     assert ANON_KEY not in said(at) and SIGN_IN_CAPTION not in said(at)
+
+
+def test_a_new_account_awaiting_confirmation_is_asked_for_its_code(supabase_env, harness):
+    harness.auth.autoconfirm = False
+    at = new_browser_session()
+    at.text_input(key="sign-up-email").input("dana@example.com")
+    at.text_input(key="sign-up-password").input(PASSWORD)
+    at.text_input(key="sign-up-password-again").input(PASSWORD)
+    press(at, "Create account")
+    assert [s.value for s in at.success] == [
+        "Account created. We emailed you to confirm the address: enter the code from that email here, "
+        "or follow its link and then sign in with your password."
+    ]
+    at.text_input(key="sign-in-code").input(harness.auth.code_for("dana@example.com"))
+    [verify] = [b for b in at.button if b.label == "Sign in" and "verify" in str(b.form_id)]
+    verify.click().run()
+    assert ":material/person: dana@example.com" in said(at)
+
+
+def test_a_button_pressed_after_the_token_expired_still_works(supabase_env, harness, monkeypatch):
+    """A callback runs before the page's own sign-in check: the store refreshes the token itself."""
+    harness.auth.add_user("alice@example.com", PASSWORD)
+    harness.auth.token_seconds = 125  # just outside the refresh margin
+    at = sign_in(new_browser_session(), "alice@example.com")
+    at.switch_page("app_pages/projects.py").run()
+    at.text_input(key="new-project-name").input("Spring")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 130)  # the tab sat idle: the token expired
+    press(at, "Create project")
+    assert not at.exception, at.exception
+    assert "**Spring** · 0 videos" in said(at)

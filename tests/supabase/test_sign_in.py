@@ -3,6 +3,7 @@ session then reads and writes (through the harness's PostgREST and Storage, unde
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
@@ -17,6 +18,7 @@ from mimio_core.submission import record_submission
 from mimio_core.validation import validate_request
 from tests.conftest import FAST_RETRIES
 from tests.supabase.conftest import ANON_KEY, URL
+from tests.supabase.harness_auth import auth_error
 from tests.supabase.tokens import jwt_claims
 
 PASSWORD = "correct horse battery"
@@ -152,14 +154,75 @@ def test_a_token_near_expiry_is_refreshed_and_a_dead_session_signs_out(harness, 
     assert session.account() is None
 
 
-def test_an_unreachable_auth_service_is_named_and_the_session_kept(harness):
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Moves `time.time` for everyone (the harness, supabase-auth, UserSession): add seconds to [0]."""
+    real, skew = time.time, [0.0]
+    monkeypatch.setattr(time, "time", lambda: real() + skew[0])
+    return skew
 
-    with httpx.Client(transport=httpx.MockTransport(refuse)) as down:
-        session = UserSession(supabase_client(URL, ANON_KEY, down, retry=False), signed_url_seconds=900)
-        with pytest.raises(SignInError, match=r"^Could not reach the sign-in service\."):
-            session.sign_in_with_password("alice@example.com", PASSWORD)
+
+def test_a_store_call_refreshes_a_token_near_expiry_before_it_is_sent(harness, new_session, clock):
+    """A button's callback or a panel's timer uses the store without the page's own sign-in check:
+    the store refreshes first, or the request would go out with an expired token."""
+    alice = harness.auth.add_user("alice@example.com", PASSWORD)
+    harness.auth.token_seconds = 125  # just outside the refresh margin
+    session = new_session()
+    session.sign_in_with_password("alice@example.com", PASSWORD)
+    clock[0] += 130  # the tab sat idle: the token has expired
+    project = session.store.create_project(alice.id, "After lunch")
+    assert project.name == "After lunch"
+    session.files.put_bytes(f"{alice.id}/notes.txt", b"hi", "text/plain")
+    assert set(bearer_sub(harness, "/rest/v1/")) == set(bearer_sub(harness, "/storage/v1/")) == {alice.id}
+
+
+def test_a_revoked_session_ends_at_the_next_store_call_with_a_clear_message(harness, new_session):
+    alice = harness.auth.add_user("alice@example.com", PASSWORD)
+    harness.auth.token_seconds = 60  # inside the margin: every use refreshes
+    session = new_session()
+    session.sign_in_with_password("alice@example.com", PASSWORD)
+    harness.auth.refresh_tokens.clear()  # revoked elsewhere
+    with pytest.raises(SignInError, match=r"^Your sign-in has ended: sign in again\.$"):
+        session.store.list_projects(alice.id)
+    assert session.account() is None
+
+
+@pytest.mark.parametrize(
+    ("trouble", "message"),
+    [
+        ("rate limited", r"^Too many attempts\. Wait a minute, then try again\.$"),
+        ("unreachable", r"^Could not reach the sign-in service\. Check the connection and try again\.$"),
+    ],
+)
+def test_a_refresh_that_fails_for_a_while_keeps_the_session(harness, clock, trouble, message):
+    """Every user of a server refreshes from one IP, so a rate limit or an outage must not sign
+    anyone out: the still-valid token is used; once it has expired, the failure is named; when Auth
+    answers again, the same session goes on."""
+    alice = harness.auth.add_user("alice@example.com", PASSWORD)
+    harness.auth.token_seconds = 60  # inside the margin: every look refreshes
+    down = [False]
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if down[0] and request.url.path == "/auth/v1/token":
+            if trouble == "unreachable":
+                raise httpx.ConnectError("connection refused", request=request)
+            return auth_error(429, "over_request_rate_limit", "Request rate limit reached")
+        return harness.handle(request)
+
+    with httpx.Client(transport=httpx.MockTransport(route)) as flaky:
+        session = UserSession(supabase_client(URL, ANON_KEY, flaky, retry=False), signed_url_seconds=900)
+        session.sign_in_with_password("alice@example.com", PASSWORD)
+        down[0] = True
+        assert session.account() == Account(alice.id, "alice@example.com")
+        assert session.store.list_projects(alice.id) == []  # the current token still works
+        clock[0] += 61
+        with pytest.raises(SignInError, match=message):
+            session.account()
+        with pytest.raises(SignInError, match=message):
+            session.store.list_projects(alice.id)
+        down[0] = False
+        assert session.account() == Account(alice.id, "alice@example.com")
+        assert session.store.list_projects(alice.id) == []
 
 
 def test_a_signed_in_users_submission_is_finished_by_the_engine_and_only_they_can_act_on_it(
