@@ -6,7 +6,7 @@ The engine and the pages depend on these, never on SQLite or Supabase directly.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,6 +222,11 @@ class FileStorage(ABC):
     @abstractmethod
     def media_source(self, key: str) -> str:
         """What a player can load: a local file path, or a short-lived signed URL."""
+
+    @abstractmethod
+    def prefetch_media_sources(self, keys: Sequence[str]) -> None:
+        """Ready the sources of a page of files at once (one request where a backend signs URLs),
+        so the `media_source` calls that follow cost none."""
 
     @abstractmethod
     def delete(self, key: str) -> None: ...

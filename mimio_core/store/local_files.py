@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,6 +62,9 @@ class LocalFileStorage(FileStorage):
 
     def media_source(self, key: str) -> str:
         return str(self.path(key))
+
+    def prefetch_media_sources(self, keys: Sequence[str]) -> None:
+        """A local path needs nothing made ready."""
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

@@ -122,6 +122,9 @@ def video_grid(
 ) -> None:
     """Cards in rows (not in columns filled one after another): a phone stacks the columns, and the
     order must stay newest first."""
+    workspace.files.prefetch_media_sources(
+        [v.storage_path for v in videos if v.status is VideoStatus.COMPLETED and v.storage_path]
+    )
     for start in range(0, len(videos), per_row):
         for column, video in zip(st.columns(per_row), videos[start : start + per_row], strict=False):
             with column:

@@ -37,6 +37,7 @@ def videos_table(
     videos: list[TrackedVideo], project_names: dict[str, str], files: FileStorage
 ) -> pd.DataFrame:
     """The visible page of videos as a table (what the CSV export writes too, without thumbnails)."""
+    files.prefetch_media_sources([v.thumbnail_path for v in videos if v.thumbnail_path])
     return pd.DataFrame(
         {
             "Preview": [thumbnail_url(files, v.thumbnail_path) for v in videos],

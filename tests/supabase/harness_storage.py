@@ -103,6 +103,8 @@ class StorageEndpoints:
         try:
             if kind == "sign" and request.method == "POST":
                 bucket, _, name = remainder.partition("/")
+                if not name:  # create_signed_urls: many paths in one request
+                    return self._sign_many(caller, bucket, json.loads(request.read()))
                 return self._sign(caller, bucket, name, json.loads(request.read()))
             if kind == "info" and request.method == "GET":
                 bucket, _, name = remainder.partition("/")
@@ -223,15 +225,28 @@ class StorageEndpoints:
         return httpx.Response(200, json={"id": str(row[0]), "name": row[1], "bucket_id": row[2]})
 
     def _sign(self, caller: Caller, bucket: str, name: str, body: dict[str, Any]) -> httpx.Response:
-        expires_in = int(body["expiresIn"])
+        signed = self._signed_path(caller, bucket, name, int(body["expiresIn"]))
+        return httpx.Response(200, json={"signedURL": signed}) if signed else not_found()
+
+    def _sign_many(self, caller: Caller, bucket: str, body: dict[str, Any]) -> httpx.Response:
+        """Storage's answer: one item per path, with an error (and no URL) where there is no object."""
+        items = []
+        for name in body["paths"]:
+            signed = self._signed_path(caller, bucket, name, int(body["expiresIn"]))
+            error = None if signed else "Either the object does not exist or you do not have access to it"
+            items.append({"error": error, "path": name, "signedURL": signed})
+        return httpx.Response(200, json=items)
+
+    def _signed_path(self, caller: Caller, bucket: str, name: str, expires_in: int) -> str | None:
+        """A signed path for an object the caller may read, or None."""
         with self.harness.as_caller(caller) as conn:
             row = self._row(conn, bucket, name)
         if row is None:
-            return not_found()
+            return None
         token = secrets.token_urlsafe(16)
         self._tokens[token] = (bucket, name, time.time() + expires_in)
         self.signed.append(Signed(bucket, name, expires_in))
-        return httpx.Response(200, json={"signedURL": f"/object/sign/{bucket}/{quote(name)}?token={token}"})
+        return f"/object/sign/{bucket}/{quote(name)}?token={token}"
 
     def _signed_download(self, bucket: str, name: str, token: str) -> httpx.Response:
         granted = self._tokens.get(token)

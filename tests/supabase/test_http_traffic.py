@@ -514,3 +514,31 @@ def test_a_signed_url_that_fails_while_reading(http, recorder, status, body, rai
     )
     with pytest.raises(raised, match=message):
         files.read_bytes(video_key(A, VIDEO))
+
+
+def test_a_page_of_sources_is_signed_in_one_request_and_then_reused(http, recorder):
+    files = SupabaseFileStorage(user_client(http, USER_A), signed_url_seconds=900)
+    keys = [video_key(A, f"{n:08d}-0000-4000-8000-000000000000") for n in range(3)]
+    recorder.answer = lambda request: httpx.Response(
+        200,
+        json=[
+            {"error": None, "path": keys[0], "signedURL": f"/object/sign/videos/{keys[0]}?token=a"},
+            {"error": "Either the object does not exist", "path": keys[1], "signedURL": None},
+            {"error": None, "path": keys[2], "signedURL": f"/object/sign/videos/{keys[2]}?token=c"},
+        ],
+    )
+    files.prefetch_media_sources([keys[0], keys[1], keys[2], keys[0]])
+    [seen] = recorder.seen
+    assert (seen.method, seen.path, json.loads(seen.body)) == (
+        "POST",
+        "/storage/v1/object/sign/videos",
+        {"paths": keys, "expiresIn": "900"},
+    )
+    assert files.media_source(keys[2]) == f"{URL}/storage/v1/object/sign/videos/{keys[2]}?token=c"
+    files.prefetch_media_sources([keys[0], keys[2]])
+    assert len(recorder.seen) == 1  # both still good: no request
+    recorder.answer = lambda request: httpx.Response(
+        404, json={"statusCode": "404", "error": "not_found", "message": "Object not found"}
+    )
+    with pytest.raises(FileNotFoundError):
+        files.media_source(keys[1])  # the missing one is reported when asked for
