@@ -9,6 +9,8 @@ carries the signed-in user's token, so Row Level Security applies to everything 
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
 import httpx
 
 from mimio_core.auth import UserSession
@@ -20,7 +22,10 @@ from mimio_core.store.supabase_files import SupabaseFileStorage
 class SupabaseProject:
     def __init__(self, settings: SupabaseSettings, http_timeout: float) -> None:
         self.settings = settings
-        self.http = httpx.Client(timeout=httpx.Timeout(http_timeout, connect=min(10.0, http_timeout)))
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(http_timeout, connect=min(10.0, http_timeout)),
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # shared by all users: keeps none
+        )
         self._engine_client = supabase_client(settings.url, settings.service_role_key, self.http)
 
     @property

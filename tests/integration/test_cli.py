@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from mimio_core.cli import main
 from mimio_core.local_server.runner import RunningServer
 from mimio_core.models import LOCAL_USER_ID
 from mimio_core.store.sqlite import SQLiteStore
 from tests.media import assert_playable_mp4, png_bytes
+from tests.supabase.tokens import mint_jwt
 
 ROOT = Path(__file__).resolve().parents[2]
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00\x01\x00\x00\x00" + b"\x00" * 200
@@ -162,3 +165,22 @@ def test_serve_local_answers_health(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.mark.parametrize(
+    "args", [["create", "a red fox"], ["batch", "prompts.csv"], ["list", "--json"]], ids=lambda a: a[0]
+)
+def test_with_supabase_configured_the_user_commands_refuse_and_touch_nothing(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Videos then belong to signed-in users; the CLI has none, so it says so instead of writing rows
+    for a user who does not exist. (`worker` runs the engine for them.)"""
+    monkeypatch.setenv("MIMIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SUPABASE_URL", "https://abcd.supabase.co")
+    monkeypatch.setenv("SUPABASE_ANON_KEY", mint_jwt("anon"))
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", mint_jwt("service_role"))
+    assert main(args) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"{args[0]} works with the embedded store only: with Supabase configured" in said
+    assert "`python -m mimio_core worker` runs the engine for them." in said
+    assert not (tmp_path / "data").exists()
