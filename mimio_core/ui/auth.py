@@ -38,6 +38,7 @@ def _password_form(session: UserSession) -> None:
             "sign in", lambda: session.sign_in_with_password(email, password)
         ):
             st.rerun()
+    st.caption("Forgot your password? Sign in with a code under **Email code**.")
 
 
 def _code_form(session: UserSession) -> None:
