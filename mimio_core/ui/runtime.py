@@ -81,8 +81,8 @@ def workspace_or_explain(runtime: Runtime) -> Workspace | None:
 
 
 def current_workspace() -> Workspace:
-    """The workspace of a page run. The frame shows the sign-in page instead of any page while nobody
-    is signed in; a timer-driven refresh that outlives a sign-out stops here."""
+    """The workspace of a page run. The frame, which runs first, shows the sign-in page instead of any
+    page while nobody is signed in; this stops the page only if the session ended in between."""
     workspace = workspace_or_explain(get_runtime())
     if workspace is None:
         st.stop()
