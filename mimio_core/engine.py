@@ -33,7 +33,7 @@ from mimio_core.providers.base import (
 )
 from mimio_core.providers.retry import RetryPolicy
 from mimio_core.reference_fit import fit_reference
-from mimio_core.store.base import FileStorage, VideoStore
+from mimio_core.store.base import FileStorage, StorageRefused, VideoStore
 from mimio_core.submission import record_submission
 from mimio_core.transfer import NotAVideo, StoredVideo, transfer_video
 from mimio_core.validation import detect_type
@@ -398,14 +398,16 @@ class Engine:
                 except (NotAVideo, ProviderRefused) as exc:
                     self._fail(video, f"The provider's video could not be fetched: {exc}")
                     return
+                except StorageRefused as exc:
+                    self._fail(video, f"{exc} {self._kept(video)}")
+                    return
                 except (ProviderError, OSError) as exc:
                     if self._stopping.is_set():
                         return  # still processing: the next engine fetches it
                     if not self.transfer_policy.should_retry(attempt):
                         self._fail(
                             video,
-                            f"Download or storage failed {attempt + 1} times ({exc}). The generated video "
-                            f"{video.external_video_id} is kept: Retry fetches it without generating again.",
+                            f"Download or storage failed {attempt + 1} times ({exc}). {self._kept(video)}",
                         )
                         return
                     log.warning("transfer of %s failed (%s); trying the transfer again", video.id, exc)
@@ -423,5 +425,13 @@ class Engine:
                 else:
                     self._drop_orphan(video.id, stored)
                 return
+        except Exception as exc:  # whatever it is, the video must not stay processing, fetched each tick
+            log.exception("storing video %s failed", video.id)
+            self._fail(video, f"Storing the video failed ({type(exc).__name__}: {exc}). {self._kept(video)}")
         finally:
             self._done([video.id])
+
+    @staticmethod
+    def _kept(video: TrackedVideo) -> str:
+        job = video.external_video_id
+        return f"The generated video {job} is kept: Retry fetches it without generating again."

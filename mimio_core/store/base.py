@@ -16,6 +16,15 @@ from mimio_core.models import Project, TrackedVideo, VideoStatus
 from mimio_core.status import require_transition
 
 
+class StorageError(OSError):
+    """A record or file backend did not do what was asked (unreachable, a server error); the message
+    says which step and why. Trying again later may work. An OSError, like a local disk's failures."""
+
+
+class StorageRefused(StorageError):
+    """The backend refused for good (a file over its size limit): trying again cannot help."""
+
+
 class ProjectError(ValueError):
     """A project operation a person asked for cannot be done; the message says why."""
 

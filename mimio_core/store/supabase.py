@@ -34,6 +34,7 @@ from mimio_core.models import Project, TrackedVideo, VideoStatus
 from mimio_core.store.base import (
     NewVideo,
     ProjectError,
+    StorageError,
     Usage,
     VideoFilter,
     VideoStore,
@@ -49,7 +50,7 @@ ROWS_PER_PAGE = 1000  # Supabase's default PostgREST max-rows
 TAKEN, MISSING_KEY = "23505", "23503"  # SQLSTATEs: unique violation, foreign key violation
 
 
-class SupabaseError(RuntimeError):
+class SupabaseError(StorageError):
     """A Supabase request failed; the message says which step and why."""
 
 

@@ -16,7 +16,7 @@ from storage3.exceptions import StorageApiError
 from storage3.utils import StorageException
 from supabase import Client
 
-from mimio_core.store.base import FileStorage
+from mimio_core.store.base import FileStorage, StorageRefused
 from mimio_core.store.supabase import SupabaseError
 
 DOWNLOAD_URL_SECONDS = 60  # a signed URL for reading a file at once needs to live only briefly
@@ -52,6 +52,11 @@ class SupabaseFileStorage(FileStorage):
         except StorageApiError as error:
             if str(error.status) == "404" or error.code in ("not_found", "NoSuchKey"):
                 raise FileNotFoundError(f"No stored file {key!r} in bucket {self.bucket!r}.") from error
+            if str(error.status) == "413" or error.code in ("EntityTooLarge", "Payload too large"):
+                raise StorageRefused(
+                    f"Supabase Storage refused {key!r} as too large ({error.message}): raise the file size "
+                    "limit of the bucket or the project (Supabase Free allows 50 MB)."
+                ) from error
             raise SupabaseError(f"Could not {what} {key!r}: {error.message} [{error.status}]") from error
         except (StorageException, httpx.HTTPError) as error:
             raise SupabaseError(f"Could not {what} {key!r}: {error}") from error

@@ -13,7 +13,7 @@ from mimio_core.catalogue import parse_size
 from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.providers.base import ProviderError
 from mimio_core.runtime import Runtime
-from mimio_core.store.supabase import SupabaseError
+from mimio_core.store.base import StorageError
 from mimio_core.ui.text import plain
 from mimio_core.workspace import Workspace
 
@@ -55,7 +55,7 @@ def retry_video(runtime: Runtime, workspace: Workspace, video_id: str) -> None:
     try:
         runtime.engine.retry(video_id, workspace.user_id)
         st.toast("Retrying the video.", icon=":material/refresh:")
-    except (ProviderError, SupabaseError) as exc:  # nothing was changed: say why, try again later
+    except (ProviderError, StorageError) as exc:  # nothing was changed: say why, try again later
         st.toast(f"Could not retry: {exc}", icon=":material/error:")
 
 

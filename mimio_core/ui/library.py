@@ -12,8 +12,7 @@ from mimio_core.models import TrackedVideo, VideoStatus
 from mimio_core.prefill import template_query
 from mimio_core.runtime import Runtime
 from mimio_core.spend import spend_by_project
-from mimio_core.store.base import FileStorage
-from mimio_core.store.supabase import SupabaseError
+from mimio_core.store.base import FileStorage, StorageError
 from mimio_core.ui.cards import BADGES
 from mimio_core.workspace import Workspace
 
@@ -89,7 +88,7 @@ def spend_table(runtime: Runtime, workspace: Workspace, project_names: dict[str,
 def _delete(runtime: Runtime, workspace: Workspace, video_id: str, confirm_key: str) -> None:
     try:
         runtime.engine.delete(video_id, workspace.user_id)
-    except SupabaseError as exc:
+    except StorageError as exc:
         st.toast(f"Could not delete the video: {exc}", icon=":material/error:")
         return
     st.session_state.pop(confirm_key, None)

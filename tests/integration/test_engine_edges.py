@@ -169,3 +169,27 @@ def test_a_job_deleted_while_it_renders_stays_deleted_after_a_restart(tmp_path: 
         assert list(tmp_path.glob("jobs/*.json")) == [] and list(tmp_path.glob("videos/*")) == []
     finally:
         again.close()
+
+
+def test_an_unexpected_error_while_storing_fails_the_video_instead_of_fetching_it_each_tick(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: an exception other than a provider or disk error escaped the transfer thread unseen,
+    and each tick fetched the finished video again until the timeout."""
+    engine = harness.engine().start()
+    attempts: list[str] = []
+
+    def broken(key: str, source: Path, content_type: str) -> None:
+        attempts.append(key)
+        raise RuntimeError("backend bug")
+
+    monkeypatch.setattr(engine.files, "put_file", broken)
+    (video,) = engine.submit([valid(prompt="a broken shelf", seconds=4)])
+    (done,) = engine.wait([video.id], timeout=60)
+    assert done.status is VideoStatus.FAILED
+    assert done.error == (
+        f"Storing the video failed (RuntimeError: backend bug). The generated video {done.external_video_id} "
+        "is kept: Retry fetches it without generating again."
+    )
+    time.sleep(3 * harness.settings.poll_interval)
+    assert len(attempts) == 1 and harness.stats()["requests"]["download"] == 1

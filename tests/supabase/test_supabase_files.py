@@ -13,11 +13,12 @@ from mimio_core.engine import Engine
 from mimio_core.models import ReferenceUpload, VideoRequest, VideoStatus
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.store.base import thumbnail_key, video_key
-from mimio_core.store.supabase import SupabaseError
+from mimio_core.store.supabase import SupabaseError, supabase_client
+from mimio_core.store.supabase_files import SupabaseFileStorage
 from mimio_core.validation import validate_request
 from tests.conftest import FAST_RETRIES
 from tests.media import assert_playable_mp4, png_bytes
-from tests.supabase.conftest import USER_A, USER_B
+from tests.supabase.conftest import SERVICE_KEY, URL, USER_A, USER_B
 
 pytestmark = pytest.mark.service
 
@@ -142,3 +143,60 @@ def test_a_submission_sent_twice_records_once(service_store, service_files, sett
         engine.provider.close()
     assert again == first and len({v.id for v in first}) == 2
     assert service_store.count_videos(A) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "uploads", "outcome"),
+    [
+        (413, 1, "too large"),  # refused for good: stop at once, no second 100 MB upload
+        (503, 2, "completed"),  # a bad minute: the transfer (only) is tried again
+    ],
+)
+def test_storage_refusing_the_video_ends_it_clearly_and_a_bad_minute_is_retried(
+    harness, service_store, settings, server, answer, uploads, outcome
+):
+    """Storage answers the first upload of the MP4 with `answer`: the video ends failed with the
+    reason and its provider job kept, or is stored on the next try; never left processing."""
+    mp4_uploads: list[str] = []
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith(".mp4"):
+            mp4_uploads.append(request.url.path)
+            if len(mp4_uploads) == 1:
+                body = {
+                    "statusCode": str(answer),
+                    "error": "Payload too large",
+                    "message": "The object exceeded the maximum allowed size",
+                }
+                return httpx.Response(
+                    answer,
+                    json=body
+                    if answer == 413
+                    else {"statusCode": "503", "error": "Unavailable", "message": "try later"},
+                )
+        return harness.handle(request)
+
+    with httpx.Client(transport=httpx.MockTransport(route)) as flaky:
+        files = SupabaseFileStorage(supabase_client(URL, SERVICE_KEY, flaky, retry=False))
+        provider = MimioProvider(server.url, policy=FAST_RETRIES)
+        engine = Engine(service_store, files, provider, settings, transfer_policy=FAST_RETRIES).start()
+        try:
+            request = validate_request(
+                VideoRequest(prompt="a kite over a beach", seconds=4), max_reference_bytes=1 << 20
+            )
+            [video] = engine.submit([request], user_id=A)
+            [done] = engine.wait([video.id], timeout=60)
+            stored = done.storage_path is not None and files.exists(done.storage_path)
+        finally:
+            engine.stop()
+            provider.close()
+    assert len(mp4_uploads) == uploads
+    if outcome == "completed":
+        assert done.status is VideoStatus.COMPLETED and stored
+        return
+    assert done.status is VideoStatus.FAILED and done.storage_path is None
+    assert done.error == (
+        f"Supabase Storage refused '{A}/{video.id}.mp4' as too large (The object exceeded the maximum "
+        "allowed size): raise the file size limit of the bucket or the project (Supabase Free allows 50 MB). "
+        f"The generated video {done.external_video_id} is kept: Retry fetches it without generating again."
+    )
