@@ -13,6 +13,7 @@ from mimio_core.config import ConfigError, load_settings
 from mimio_core.logs import configure_logging
 from mimio_core.models import LOCAL_USER_ID
 from mimio_core.runtime import Runtime, open_runtime
+from mimio_core.store.base import StorageError
 from mimio_core.workspace import Workspace
 
 USER_SESSION = "mimio-user-session"
@@ -40,6 +41,12 @@ def runtime_or_explain() -> Runtime:
         return get_runtime()
     except (ConfigError, CatalogueError) as exc:
         st.error(f"Mimio cannot start: {exc}", icon=":material/settings_alert:")
+        st.stop()
+    except StorageError as exc:  # not cached: the next run tries again
+        st.error(
+            f"Mimio cannot reach its storage: {exc} Reload the page to try again.",
+            icon=":material/cloud_off:",
+        )
         st.stop()
 
 

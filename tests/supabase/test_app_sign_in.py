@@ -171,3 +171,19 @@ def test_a_button_pressed_after_the_token_expired_still_works(supabase_env, harn
     press(at, "Create project")
     assert not at.exception, at.exception
     assert "**Spring** · 0 videos" in said(at)
+
+
+def test_an_unreachable_supabase_at_start_is_explained_and_tried_again_on_reload(
+    supabase_env, served: ServedHarness, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("SUPABASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    close_runtime()
+    at = new_browser_session()
+    [error] = at.error
+    assert error.value.startswith(
+        "Mimio cannot reach its storage: Could not list lease owners: Supabase did not answer"
+    )
+    assert error.value.endswith("Reload the page to try again.")
+    monkeypatch.setenv("SUPABASE_URL", served.url)
+    at.run()  # a reload: the runtime was not cached, so it starts now
+    assert SIGN_IN_CAPTION in said(at) and not at.error
