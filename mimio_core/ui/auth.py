@@ -6,16 +6,20 @@ asked for (a shared deep link, say) keeps its URL, so it opens once they are sig
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import streamlit as st
 
 from mimio_core.auth import SignInError, UserSession
 from mimio_core.ui.text import plain
 
+log = logging.getLogger(__name__)
 CODE_EMAIL = "sign-in-code-email"  # set once a code was sent: the form then asks for the code
 SIGNED_UP = "sign-in-signed-up"  # the address of an account just created that awaits its code
 
 
-def _attempt(action: str, call) -> bool:  # type: ignore[no-untyped-def]
+def _attempt(action: str, call: Callable[[], object]) -> bool:
     """Run a sign-in call; False, with the reason shown, when it did not work."""
     try:
         call()
@@ -23,10 +27,11 @@ def _attempt(action: str, call) -> bool:  # type: ignore[no-untyped-def]
         st.error(str(refused), icon=":material/lock:")
         return False
     except Exception:  # an unexpected answer: say what failed, keep the details in the log
+        log.exception("could not %s", action)
         st.error(
             f"Could not {action}: the sign-in service gave an unexpected answer.", icon=":material/error:"
         )
-        raise
+        return False
     return True
 
 
