@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -187,3 +188,14 @@ def test_an_unreachable_supabase_at_start_is_explained_and_tried_again_on_reload
     monkeypatch.setenv("SUPABASE_URL", served.url)
     at.run()  # a reload: the runtime was not cached, so it starts now
     assert SIGN_IN_CAPTION in said(at) and not at.error
+
+
+def test_an_unexpected_answer_from_auth_is_explained_not_shown_as_a_traceback(supabase_env, harness):
+    harness.auth.add_user("alice@example.com", PASSWORD)
+    harness.auth._password = lambda body: httpx.Response(200, text="<html>proxy login</html>")
+    at = sign_in(new_browser_session(), "alice@example.com")
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Could not sign in: the sign-in service gave an unexpected answer."
+    ]
+    assert SIGN_IN_CAPTION in said(at)
