@@ -3,7 +3,7 @@ the sidebar)."""
 
 import streamlit as st
 
-from mimio_core.ui.auth import sign_in_page, sign_out
+from mimio_core.ui.auth import account_menu, sign_in_page
 from mimio_core.ui.projects import active_project_selector
 from mimio_core.ui.runtime import provider_answers, runtime_or_explain, user_session, workspace_or_explain
 
@@ -34,9 +34,7 @@ with st.sidebar:
     if workspace.email is None:
         st.caption(f":material/person: Local user `{workspace.user_id[:8]}` (no sign-in configured)")
     else:
-        account, leave = st.columns([3, 2], vertical_alignment="center")
-        account.caption(f":material/person: {workspace.email}")
-        leave.button("Sign out", key="sign-out", on_click=sign_out, args=(user_session(runtime),))
+        account_menu(user_session(runtime), workspace.email)
     active_project_selector(workspace)
     answers = provider_answers(runtime, runtime.provider_description)
     st.caption(

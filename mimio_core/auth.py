@@ -29,6 +29,7 @@ from mimio_core.store.supabase_files import SupabaseFileStorage
 
 log = logging.getLogger(__name__)
 
+MIN_PASSWORD = 6
 REFRESH_MARGIN_SECONDS = 120  # refresh a token this close to expiry, so a page's calls never outlive it
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CODE = re.compile(r"^\d{6,10}$")  # 6 digits by default; a project may set up to 10
@@ -52,6 +53,8 @@ FRIENDLY = {
     "otp_disabled": "No account uses this email address: create one under New account first.",
     "email_address_invalid": "That email address is not accepted.",
     "user_banned": "This account is blocked. Ask an administrator.",
+    "same_password": "That is your current password: choose a different one.",
+    "reauthentication_needed": "Sign in again (password or emailed code), then change the password.",
 }
 
 
@@ -76,6 +79,11 @@ def _explain(error: AuthError) -> SignInError:
         return SignInError(FRIENDLY[error.code])
     status = f" [{error.status}]" if isinstance(error, AuthApiError) else ""
     return SignInError(f"Sign-in failed: {error.message}{status}")
+
+
+def _check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:  # Supabase's default minimum; a project may demand more
+        raise SignInError(f"Choose a password of at least {MIN_PASSWORD} characters.")
 
 
 def _email(email: str) -> str:
@@ -145,8 +153,7 @@ class UserSession:
 
     def sign_up(self, email: str, password: str) -> Account | None:
         """A new account; None when the project wants the email confirmed first (a code is sent)."""
-        if len(password) < 6:
-            raise SignInError("Choose a password of at least 6 characters.")
+        _check_new_password(password)
         credentials = {"email": _email(email), "password": password}
         try:
             response = self._client.auth.sign_up(credentials)
@@ -170,6 +177,16 @@ class UserSession:
             raise SignInError("Enter the 6-digit code from the email.")
         params = {"email": _email(email), "token": code, "type": "email"}
         return self._signed_in(lambda: self._client.auth.verify_otp(params))
+
+    def change_password(self, password: str) -> None:
+        """Set a new password (after signing in with an emailed code, this is how a forgotten one is
+        replaced)."""
+        _check_new_password(password)
+        self._keep_fresh()
+        try:
+            self._client.auth.update_user({"password": password})
+        except AuthError as error:
+            raise _explain(error) from error
 
     def sign_out(self) -> None:
         """Sign out on this device only (`global`, the default, would sign out every device)."""

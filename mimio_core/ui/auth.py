@@ -112,6 +112,22 @@ def sign_in_page(session: UserSession) -> None:
             _new_account_form(session)
 
 
+def account_menu(session: UserSession, email: str) -> None:
+    """The sidebar's account line: who is signed in, Sign out, and a new password."""
+    account, leave = st.columns([3, 2], vertical_alignment="center")
+    account.caption(f":material/person: {plain(email)}")
+    leave.button("Sign out", key="sign-out", on_click=sign_out, args=(session,))
+    with st.popover("Change password", icon=":material/password:"), st.form("change-password", border=False):
+        password = st.text_input("New password", type="password", key="new-password")
+        again = st.text_input("New password again", type="password", key="new-password-again")
+        if not st.form_submit_button("Change password"):
+            return
+        if password != again:
+            st.error("The two passwords differ.", icon=":material/lock:")
+        elif _attempt("change the password", lambda: session.change_password(password)):
+            st.success("Password changed.", icon=":material/check:")
+
+
 def sign_out(session: UserSession) -> None:
     """Sign out on this device, and forget everything this browser session held for that person
     (forms, runs, the active project, the session itself), so whoever signs in next starts clean."""

@@ -102,6 +102,8 @@ class AuthEndpoints:
                 return self._logout(request)
             if route == "user" and request.method == "GET":
                 return self._user(request)
+            if route == "user" and request.method == "PUT":
+                return self._update_user(request, body)
         return auth_error(404, "not_found", f"the fake Auth has no route {request.method} /{route}")
 
     def _session(self, user: FakeUser) -> httpx.Response:
@@ -185,6 +187,15 @@ class AuthEndpoints:
             return auth_error(401, "bad_jwt", "invalid JWT")
         self.sign_outs.append(request.url.params.get("scope", "global"))
         return httpx.Response(204, headers=API_VERSION)
+
+    def _update_user(self, request: httpx.Request, body: dict[str, Any]) -> httpx.Response:
+        user = self._bearer_user(request)
+        if user is None:
+            return auth_error(401, "bad_jwt", "invalid JWT")
+        if body.get("password") == user.password:
+            return auth_error(422, "same_password", "New password should be different from the old password.")
+        user.password = str(body.get("password"))
+        return httpx.Response(200, json=user.as_json(), headers=API_VERSION)
 
     def _user(self, request: httpx.Request) -> httpx.Response:
         user = self._bearer_user(request)

@@ -199,3 +199,22 @@ def test_an_unexpected_answer_from_auth_is_explained_not_shown_as_a_traceback(su
         "Could not sign in: the sign-in service gave an unexpected answer."
     ]
     assert SIGN_IN_CAPTION in said(at)
+
+
+def test_a_forgotten_password_is_replaced_after_signing_in_with_a_code(supabase_env, harness):
+    harness.auth.add_user("erin@example.com", "forgotten-one")
+    at = new_browser_session()
+    at.text_input(key="sign-in-code-address").input("erin@example.com")
+    press(at, "Email me a code")
+    at.text_input(key="sign-in-code").input(harness.auth.code_for("erin@example.com"))
+    [verify] = [b for b in at.button if b.label == "Sign in" and "verify" in str(b.form_id)]
+    verify.click().run()
+    at.text_input(key="new-password").input("fresh-password")
+    at.text_input(key="new-password-again").input("fresh-passw0rd")
+    press(at, "Change password")
+    assert [e.value for e in at.error] == ["The two passwords differ."]
+    at.text_input(key="new-password-again").input("fresh-password")
+    press(at, "Change password")
+    assert [s.value for s in at.success] == ["Password changed."]
+    at.button(key="sign-out").click().run()
+    assert ":material/person: erin@example.com" in said(sign_in(at, "erin@example.com", "fresh-password"))

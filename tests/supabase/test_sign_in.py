@@ -108,6 +108,24 @@ def test_email_code_sign_in_works_once_and_only_with_the_right_code(harness, new
         new_session().verify_code("bob@example.com", code)  # used up
 
 
+def test_a_new_password_replaces_the_old_one(harness, new_session):
+    harness.auth.add_user("alice@example.com", PASSWORD)
+    session = new_session()
+    session.sign_in_with_password("alice@example.com", PASSWORD)
+    with pytest.raises(SignInError, match=r"^Choose a password of at least 6 characters\.$"):
+        session.change_password("abc")
+    with pytest.raises(SignInError, match=r"^That is your current password: choose a different one\.$"):
+        session.change_password(PASSWORD)
+    session.change_password("a brand new one")
+    session.sign_out()
+    with pytest.raises(SignInError, match=r"^Wrong email or password\.$"):
+        new_session().sign_in_with_password("alice@example.com", PASSWORD)
+    assert (
+        new_session().sign_in_with_password("alice@example.com", "a brand new one").email
+        == "alice@example.com"
+    )
+
+
 def test_sign_out_is_local_and_the_session_is_anonymous_again(harness, new_session):
     alice = harness.auth.add_user("alice@example.com", PASSWORD)
     session = new_session()
