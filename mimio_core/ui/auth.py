@@ -114,10 +114,10 @@ def sign_in_page(session: UserSession) -> None:
 
 def account_menu(session: UserSession, email: str) -> None:
     """The sidebar's account line: who is signed in, Sign out, and a new password."""
-    account, leave = st.columns([3, 2], vertical_alignment="center")
-    account.caption(f":material/person: {plain(email)}")
-    leave.button("Sign out", key="sign-out", on_click=sign_out, args=(session,))
-    with st.popover("Change password", icon=":material/password:"), st.form("change-password", border=False):
+    st.caption(f":material/person: {plain(email)}")
+    buttons = st.container(horizontal=True)
+    buttons.button("Sign out", key="sign-out", on_click=sign_out, args=(session,), icon=":material/logout:")
+    with buttons.popover("Password", icon=":material/password:"), st.form("change-password", border=False):
         password = st.text_input("New password", type="password", key="new-password")
         again = st.text_input("New password again", type="password", key="new-password-again")
         if not st.form_submit_button("Change password"):
