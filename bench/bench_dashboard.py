@@ -54,6 +54,7 @@ from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.store.sqlite import SQLiteStore
 from mimio_core.ui.cards import BADGES, elapsed, file_name
 from mimio_core.ui.runtime import close_runtime
+from mimio_core.workspace import Workspace
 
 PAGE_TARGET = 1.0  # seconds, one My Videos render
 TICK_TARGET = 0.050  # seconds, one progress tick
@@ -429,9 +430,10 @@ def _tick_script() -> None:
     from mimio_core.ui.progress import progress_panel
 
     runtime, ids = st.session_state["bench-runtime"], st.session_state["bench-ids"]
+    workspace = st.session_state["bench-workspace"]
     if st.session_state["bench-panel"]:
         start, cpu = time.perf_counter(), time.thread_time()
-        progress_panel(runtime, ids, "bench")
+        progress_panel(runtime, workspace, ids, "bench")
         st.session_state["bench-inner"].append((time.perf_counter() - start, time.thread_time() - cpu))
 
 
@@ -460,16 +462,16 @@ def tick_stats(name: str, values: list[float], subtract: float = 0.0) -> list[ob
 
 
 def bench_tick(data_dir: Path, ids: list[str], reps: int) -> None:
-    store = SQLiteStore(data_dir / "mimio.sqlite3")
-    runtime = SimpleNamespace(
-        store=store, files=LocalFileStorage(data_dir / "files"), engine=None, catalogue=CATALOGUE
-    )
+    store, files = SQLiteStore(data_dir / "mimio.sqlite3"), LocalFileStorage(data_dir / "files")
+    runtime = SimpleNamespace(store=store, files=files, engine=None, catalogue=CATALOGUE)
+    workspace = Workspace(LOCAL_USER_ID, None, store, files)
     assert all(v.status is VideoStatus.PROCESSING for v in store.get_videos(ids)) and len(ids) == PROCESSING
 
     def app(panel: bool) -> tuple[AppTest, list[tuple[float, float]]]:
         at = AppTest.from_function(_tick_script, default_timeout=60)
         inner: list[tuple[float, float]] = []
         at.session_state["bench-runtime"] = runtime
+        at.session_state["bench-workspace"] = workspace
         at.session_state["bench-ids"] = ids
         at.session_state["bench-panel"] = panel
         at.session_state["bench-inner"] = inner
