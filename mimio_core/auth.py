@@ -11,7 +11,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from supabase import Client
@@ -79,6 +80,15 @@ def _explain(error: AuthError) -> SignInError:
         return SignInError(FRIENDLY[error.code])
     status = f" [{error.status}]" if isinstance(error, AuthApiError) else ""
     return SignInError(f"Sign-in failed: {error.message}{status}")
+
+
+@contextmanager
+def _explained() -> Iterator[None]:
+    """Auth's errors, raised as a SignInError a person can act on."""
+    try:
+        yield
+    except AuthError as error:
+        raise _explain(error) from error
 
 
 def _check_new_password(password: str) -> None:
@@ -155,19 +165,15 @@ class UserSession:
         """A new account; None when the project wants the email confirmed first (a code is sent)."""
         _check_new_password(password)
         credentials = {"email": _email(email), "password": password}
-        try:
+        with _explained():
             response = self._client.auth.sign_up(credentials)
-        except AuthError as error:
-            raise _explain(error) from error
         return self.account() if response.session else None
 
     def send_code(self, email: str) -> None:
         """Email a 6-digit sign-in code (to an existing account; it never creates one)."""
         options = {"should_create_user": False}
-        try:
+        with _explained():
             self._client.auth.sign_in_with_otp({"email": _email(email), "options": options})
-        except AuthError as error:
-            raise _explain(error) from error
 
     def verify_code(self, email: str, code: str) -> Account:
         """Sign in with the emailed code, in this same session (a magic link opened elsewhere would
@@ -183,10 +189,8 @@ class UserSession:
         replaced)."""
         _check_new_password(password)
         self._keep_fresh()
-        try:
+        with _explained():
             self._client.auth.update_user({"password": password})
-        except AuthError as error:
-            raise _explain(error) from error
 
     def sign_out(self) -> None:
         """Sign out on this device only (`global`, the default, would sign out every device)."""
@@ -196,10 +200,8 @@ class UserSession:
             log.info("sign-out request failed: %s", error.message)
 
     def _signed_in(self, call: Callable[[], object]) -> Account:
-        try:
+        with _explained():
             call()
-        except AuthError as error:
-            raise _explain(error) from error
         account = self.account()
         if account is None:
             raise SignInError("Sign-in did not start a session. Try again.")

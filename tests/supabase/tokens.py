@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+from mimio_core.tokens import unverified_claims
+
 
 def _segment(value: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
@@ -20,12 +22,5 @@ def mint_jwt(role: str, sub: str | None = None, **claims: Any) -> str:
 
 
 def jwt_claims(token: str) -> dict[str, Any] | None:
-    """The payload of a JWT, unverified; None when it is not one."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return None
-    return claims if isinstance(claims, dict) else None
+    """The payload of a JWT, unverified; None when it is not one (the app's own reader)."""
+    return unverified_claims(token) or None
