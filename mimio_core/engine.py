@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
 MAX_GROUP = 3  # the Mimio API starts at most 3 videos per call
 TRANSFER_ATTEMPTS = 3
+# How long a create waits after the provider proved it started nothing (down, 429, 503): growing
+# delays, until the video's MIMIO_TIMEOUT runs out.
+CREATE_BACKOFF = RetryPolicy(base_delay=2.0, max_delay=60.0)
 CANCELLED = "Cancelled."
 
 
@@ -92,10 +95,14 @@ class Engine:
         *,
         owner: str | None = None,
         transfer_policy: RetryPolicy = RetryPolicy(attempts=TRANSFER_ATTEMPTS, base_delay=1.0),
+        create_backoff: RetryPolicy = CREATE_BACKOFF,
     ) -> None:
         self.store, self.files, self.provider, self.settings = store, files, provider, settings
         self.owner = owner or f"{_process_place()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.transfer_policy = transfer_policy
+        self.create_backoff = create_backoff
+        # videos whose create provably started nothing: (failed attempts, monotonic time of the next)
+        self._create_retries: dict[str, tuple[int, float]] = {}
         self.scratch = settings.data_dir / "tmp"
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -254,8 +261,11 @@ class Engine:
         lease = self.settings.lease_seconds
         with self._busy_lock:  # taken before reading: a call that ends meanwhile is seen next tick
             busy = set(self._busy)
+            retry_at = {video_id: at for video_id, (_, at) in self._create_retries.items()}
         self.store.claim_queued(self.owner, self.settings.concurrency, lease)
-        idle = [video for video in self.store.hold_leases(self.owner, lease) if video.id not in busy]
+        held = self.store.hold_leases(self.owner, lease)
+        self._forget_retries(set(retry_at) - {video.id for video in held})
+        idle = [video for video in held if video.id not in busy]
         waiting = [video for video in idle if video.external_video_id is None]
         # a create call went out but its answer was never saved (the process stopped): the provider may
         # have started it, so creating it again could bill twice; let a person decide
@@ -265,7 +275,14 @@ class Engine:
                 "The app stopped while the provider was starting this video, so it is unknown whether it "
                 "started. Retry creates it again.",
             )
-        self._start_creates([video for video in waiting if video.create_started_at is None])
+        now = time.monotonic()
+        self._start_creates(
+            [
+                video
+                for video in waiting
+                if video.create_started_at is None and retry_at.get(video.id, now) <= now
+            ]
+        )
         self._watch([video for video in idle if video.external_video_id is not None])
 
     def _mark_busy(self, video_ids: Iterable[str]) -> None:
@@ -295,20 +312,46 @@ class Engine:
                 self.store.mark_creating([video.id for video in videos], self.owner)
                 started = self._call_create(requests)
             except ProviderError as exc:
-                started = [StartedJob(error=str(exc), refused=isinstance(exc, ProviderRefused))] * len(videos)
+                started = [StartedJob.from_error(exc)] * len(videos)
             except Exception as exc:  # whatever it is, the video must not stay processing
                 log.exception("starting %d video(s) failed", len(videos))
                 started = [StartedJob(error=f"{type(exc).__name__}: {exc}", refused=False)] * len(videos)
             for video, result in zip(videos, started, strict=True):
-                if not result.job_id:
+                if result.not_started and not self._past_deadline(video):
+                    self._create_later(video, result.error)
+                elif not result.job_id:
+                    self._forget_retries([video.id])
                     why = "The provider refused the video" if result.refused else "Could not start the video"
+                    if result.not_started:
+                        why += f" within {_minutes(self.settings.timeout)}"
                     self._fail(video, f"{why}: {result.error or 'no reason given'}")
                 elif self.store.update_progress(video.id, self.owner, 0, result.job_id):
+                    self._forget_retries([video.id])
                     log.info("video %s started as provider job %s", video.id, result.job_id)
                 else:  # cancelled or deleted while the call was out: do not leave a billed job running
                     self._delete_job(result.job_id)
         finally:
             self._done(v.id for v in videos)
+
+    def _past_deadline(self, video: TrackedVideo) -> bool:
+        started = video.started_at.timestamp() if video.started_at else time.time()
+        return time.time() - started > self.settings.timeout
+
+    def _create_later(self, video: TrackedVideo, error: str | None) -> None:
+        """The provider proved this create started nothing: keep the video and send it again after a
+        growing delay (it keeps its provider slot, so the rest of the queue waits instead of failing)."""
+        with self._busy_lock:
+            attempts, _ = self._create_retries.get(video.id, (0, 0.0))
+            delay = self.create_backoff.delay(attempts)
+            self._create_retries[video.id] = (attempts + 1, time.monotonic() + delay)
+        self.store.mark_creating([video.id], self.owner, sent=False)
+        log.warning("video %s not started (%s); trying again in %.1f s", video.id, error, delay)
+
+    def _forget_retries(self, video_ids: Iterable[str]) -> None:
+        """Drop the create backoff of videos that started, failed, or are no longer held here."""
+        with self._busy_lock:
+            for video_id in video_ids:
+                self._create_retries.pop(video_id, None)
 
     def _delete_job(self, job_id: str) -> None:
         try:

@@ -69,6 +69,7 @@ class Harness:
             provider,
             settings,
             transfer_policy=FAST_RETRIES,
+            create_backoff=FAST_RETRIES,
         )
         self.engines.append(engine)
         return engine

@@ -27,6 +27,11 @@ class ProviderUnavailable(ProviderError):
     """The provider could not be reached or kept failing after retries: a later attempt may work."""
 
 
+class ProviderNotStarted(ProviderUnavailable):
+    """The answer proves the request was not acted on (no connection was made, or 408, 425, 429 or
+    503): a create that failed so started nothing, and may be sent again later without billing twice."""
+
+
 class JobState(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
@@ -59,11 +64,21 @@ class JobRequest:
 @dataclass(frozen=True)
 class StartedJob:
     """One item of a create call: a job id, or why it was not started (`refused`: the provider said
-    no to this item; otherwise it could not be asked)."""
+    no to this item; otherwise it could not be asked; `not_started`: it provably started nothing, so
+    the same create may be sent again later)."""
 
     job_id: str | None = None
     error: str | None = None
     refused: bool = True
+    not_started: bool = False
+
+    @classmethod
+    def from_error(cls, error: ProviderError) -> StartedJob:
+        return cls(
+            error=str(error),
+            refused=isinstance(error, ProviderRefused),
+            not_started=isinstance(error, ProviderNotStarted),
+        )
 
 
 @dataclass(frozen=True)

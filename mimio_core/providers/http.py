@@ -14,6 +14,7 @@ import httpx
 from mimio_core.providers.base import (
     JobRequest,
     ProviderError,
+    ProviderNotStarted,
     ProviderRefused,
     ProviderUnavailable,
     StartedJob,
@@ -23,6 +24,7 @@ from mimio_core.providers.retry import (
     RetryPolicy,
     is_transient_error,
     is_transient_response,
+    never_sent,
     retry_after_seconds,
 )
 
@@ -91,9 +93,8 @@ class HttpProvider(VideoProvider):
                 response = self._client.send(request, stream=stream)
             except httpx.HTTPError as exc:
                 if not (is_transient_error(exc, idempotent=idempotent) and self.policy.should_retry(attempt)):
-                    raise ProviderUnavailable(
-                        f"{self.label} unreachable: {type(exc).__name__}: {exc}"
-                    ) from exc
+                    unreachable = ProviderNotStarted if never_sent(exc) else ProviderUnavailable
+                    raise unreachable(f"{self.label} unreachable: {type(exc).__name__}: {exc}") from exc
                 log.warning("%s %s failed (%s); retrying", method, path, type(exc).__name__)
             else:
                 if response.is_success:
@@ -110,7 +111,11 @@ class HttpProvider(VideoProvider):
                 if not is_transient_response(response.status_code, idempotent=idempotent):
                     raise ProviderUnavailable(f"{self.label} failed: {error_detail(response)}")
                 if not self.policy.should_retry(attempt):
-                    raise ProviderUnavailable(
+                    kept_failing = (
+                        ProviderNotStarted if is_transient_response(response.status_code, idempotent=False)
+                        else ProviderUnavailable
+                    )
+                    raise kept_failing(
                         f"{self.label} kept failing: {error_detail(response)} after {attempt + 1} attempts"
                     )
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
@@ -130,7 +135,7 @@ class HttpProvider(VideoProvider):
         try:
             return StartedJob(job_id=self.create(request))
         except ProviderError as exc:
-            return StartedJob(error=str(exc), refused=isinstance(exc, ProviderRefused))
+            return StartedJob.from_error(exc)
 
     def _download(
         self, job_id: str, path: str, out: BinaryIO, params: Mapping[str, str] | None = None

@@ -60,10 +60,15 @@ def is_transient_response(status_code: int, *, idempotent: bool = True) -> bool:
     return status_code in (TRANSIENT_STATUS if idempotent else NOT_ACTED_ON)
 
 
+def never_sent(error: Exception) -> bool:
+    """A network failure before any byte of the request reached the server."""
+    return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
 def is_transient_error(error: Exception, *, idempotent: bool) -> bool:
     """Network failures worth another try. A request that may have reached the server (read timeout,
     connection dropped mid-answer) is retried only when repeating it cannot start a second, billed job."""
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+    if never_sent(error):
         return True
     return idempotent and isinstance(
         error, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError

@@ -148,8 +148,9 @@ class VideoStore(ABC):
         holds; False when it no longer does (cancelled, deleted, or taken over)."""
 
     @abstractmethod
-    def mark_creating(self, video_ids: list[str], owner: str) -> None:
-        """Note that a create call for these videos is about to go out (see `create_started_at`)."""
+    def mark_creating(self, video_ids: list[str], owner: str, *, sent: bool = True) -> None:
+        """Note that a create call for these videos is about to go out (see `create_started_at`), or
+        (`sent=False`) that it provably started nothing, so sending it again cannot bill twice."""
 
     # status changes: the only two doors, both checked against the state machine
     def transition(

@@ -280,12 +280,12 @@ class SQLiteStore(VideoStore):
             ).rowcount
         return bool(changed)
 
-    def mark_creating(self, video_ids: list[str], owner: str) -> None:
+    def mark_creating(self, video_ids: list[str], owner: str, *, sent: bool = True) -> None:
         now = time.time()
         with self._transaction() as db:
             db.executemany(
                 "UPDATE videos SET create_started_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ?",
-                [(now, now, video_id, owner) for video_id in video_ids],
+                [(now if sent else None, now, video_id, owner) for video_id in video_ids],
             )
 
     def _write_transition(

@@ -406,9 +406,10 @@ class SupabaseStore(VideoStore):
         }
         return bool(_execute("save progress", self._client.rpc("record_video_progress", arguments)).data)
 
-    def mark_creating(self, video_ids: list[str], owner: str) -> None:
+    def mark_creating(self, video_ids: list[str], owner: str, *, sent: bool = True) -> None:
         for ids in _chunks([video_id for video_id in video_ids if _is_uuid(video_id)]):
-            request = self._videos().update({"create_started_at": _now()}, returning=ReturnMethod.minimal)
+            change = {"create_started_at": _now() if sent else None}
+            request = self._videos().update(change, returning=ReturnMethod.minimal)
             _execute("note the create call", request.in_("id", ids).eq("lease_owner", owner))
 
     def _write_transition(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import httpx
 
 from mimio_core.local_server.runner import start_in_thread
 from mimio_core.models import VideoStatus
@@ -50,14 +53,45 @@ def test_refused_create_fails_with_the_servers_detail(harness: Harness) -> None:
     assert done.external_video_id is None
 
 
-def test_unreachable_provider_fails_the_create_with_a_reason(harness: Harness) -> None:
-    engine = harness.engine()
+def test_provider_down_at_create_keeps_the_batch_and_makes_every_video_once_it_is_back(
+    harness: Harness,
+) -> None:
+    # 503s (the provider says it did not act) on every create for a while: each video waits and is
+    # sent again with a growing delay; none fails, none is made twice
+    harness.faults(http=[{"endpoint": "create-batch", "status": 503, "times": 25}])
+    engine = harness.engine(concurrency=3).start()
+    videos = engine.submit([valid(prompt=f"outage {n}", seconds=4) for n in range(9)])
+    done = engine.wait([v.id for v in videos], timeout=120)
+    assert [v.status for v in done] == [VideoStatus.COMPLETED] * 9, [v.error for v in done]
+    jobs = httpx.get(f"{harness.server.url}/v1/videos", params={"limit": 100}).json()["data"]
+    assert sorted(job["id"] for job in jobs) == sorted(v.external_video_id for v in done)  # 9 jobs, no more
+    assert harness.stats()["downloads"] == {v.external_video_id: 1 for v in done}
+
+
+def test_unreachable_provider_keeps_the_video_until_its_timeout_then_says_why(harness: Harness) -> None:
+    engine = harness.engine(timeout=1.5)
     harness.server.stop()
     (video,) = engine.submit([valid(prompt="nobody home", seconds=4)])
     engine.start()
+    time.sleep(0.8)
+    assert engine.store.get_video(video.id).status is VideoStatus.PROCESSING  # still waiting
     (done,) = engine.wait([video.id], timeout=30)
     assert done.status is VideoStatus.FAILED
-    assert done.error.startswith("Could not start the video: Mimio video API unreachable: ConnectError")
+    assert done.error.startswith(
+        "Could not start the video within 1.5 seconds: Mimio video API unreachable: ConnectError"
+    )
+    assert done.external_video_id is None
+
+
+def test_create_that_may_have_started_is_not_sent_again(harness: Harness) -> None:
+    # a 500 can come after the provider started a billed job: no second create
+    harness.faults(http=[{"endpoint": "create", "status": 500, "times": 1}])
+    engine = harness.engine().start()
+    (video,) = engine.submit([valid(prompt="maybe started", seconds=4)])
+    (done,) = engine.wait([video.id], timeout=30)
+    assert done.status is VideoStatus.FAILED
+    assert done.error == "Could not start the video: Mimio video API failed: injected fault"
+    assert harness.stats()["requests"]["create"] == 1
 
 
 def test_job_that_never_finishes_times_out_keeping_the_provider_id(harness: Harness) -> None:

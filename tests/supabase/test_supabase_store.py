@@ -137,6 +137,8 @@ def test_mark_creating_only_for_the_lease_owner(store):
     store.store.mark_creating([store.uuid("v2")], "b")
     assert store.get_video("v1").create_started_at is not None
     assert store.get_video("v2").create_started_at is None
+    store.store.mark_creating([store.uuid("v1")], "a", sent=False)  # it provably started nothing
+    assert store.get_video("v1").create_started_at is None
 
 
 def test_lease_owners_and_release(store):

@@ -312,6 +312,17 @@ def test_update_progress_applies_only_for_the_lease_owner(store):
     assert (store.get_video("v2").progress, store.get_video("v2").external_video_id) == (0, None)
 
 
+def test_mark_creating_notes_the_call_and_clears_it_when_nothing_started(store):
+    store.insert_videos([video(1), video(2)])
+    store.claim_queued("a", capacity=2, lease_seconds=30)
+    store.mark_creating(["v1", "v2"], "a")
+    store.mark_creating(["v2"], "b")  # not b's video: nothing changes
+    assert store.get_video("v2").create_started_at is not None
+    store.mark_creating(["v1"], "a", sent=False)
+    assert store.get_video("v1").create_started_at is None
+    assert store.get_video("v2").create_started_at is not None
+
+
 @pytest.mark.parametrize(("given", "stored"), [(150, 100), (-5, 0), (100, 100)])
 def test_update_progress_is_clamped(store, given, stored):
     store.insert_videos([video(1)])
