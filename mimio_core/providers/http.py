@@ -112,7 +112,8 @@ class HttpProvider(VideoProvider):
                     raise ProviderUnavailable(f"{self.label} failed: {error_detail(response)}")
                 if not self.policy.should_retry(attempt):
                     kept_failing = (
-                        ProviderNotStarted if is_transient_response(response.status_code, idempotent=False)
+                        ProviderNotStarted
+                        if is_transient_response(response.status_code, idempotent=False)
                         else ProviderUnavailable
                     )
                     raise kept_failing(
