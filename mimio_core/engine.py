@@ -33,10 +33,10 @@ from mimio_core.providers.base import (
 )
 from mimio_core.providers.retry import RetryPolicy
 from mimio_core.reference_fit import fit_reference
-from mimio_core.store.base import FileStorage, StorageRefused, VideoStore
+from mimio_core.store.base import FileStorage, StorageRefused, VideoStore, is_own_reference
 from mimio_core.submission import record_submission
 from mimio_core.transfer import NotAVideo, StoredVideo, transfer_video
-from mimio_core.validation import detect_type
+from mimio_core.validation import IMAGE_MIMES, VIDEO_MIMES, detect_type
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ TRANSFER_ATTEMPTS = 3
 # delays, until the video's MIMIO_TIMEOUT runs out.
 CREATE_BACKOFF = RetryPolicy(base_delay=2.0, max_delay=60.0)
 CANCELLED = "Cancelled."
+
+
+class InvalidReference(ValueError):
+    """A recorded reference the engine will not read or send (not the owner's, too big, not media)."""
 
 
 def as_variations(request: ValidRequest, count: int) -> list[ValidRequest]:
@@ -305,10 +309,21 @@ class Engine:
                 self._mark_busy(v.id for v in chunk)
                 self._calls.submit(self._create_group, chunk)
 
-    def _create_group(self, videos: list[TrackedVideo]) -> None:
+    def _create_group(self, group: list[TrackedVideo]) -> None:
         try:
+            videos, requests = [], []
+            for video in group:
+                try:
+                    requests.append(self._job_request(video))
+                    videos.append(video)
+                except InvalidReference as exc:
+                    self._fail(video, f"This video cannot be made: {exc}.")
+                except Exception as exc:  # a reference that cannot be read must not leave it processing
+                    log.exception("reading the reference of video %s failed", video.id)
+                    self._fail(video, f"Reading its reference failed ({type(exc).__name__}: {exc}).")
+            if not videos:
+                return
             try:
-                requests = [self._job_request(video) for video in videos]
                 self.store.mark_creating([video.id for video in videos], self.owner)
                 started = self._call_create(requests)
             except ProviderError as exc:
@@ -331,7 +346,7 @@ class Engine:
                 else:  # cancelled or deleted while the call was out: do not leave a billed job running
                     self._delete_job(result.job_id)
         finally:
-            self._done(v.id for v in videos)
+            self._done(v.id for v in group)
 
     def _past_deadline(self, video: TrackedVideo) -> bool:
         started = video.started_at.timestamp() if video.started_at else time.time()
@@ -366,13 +381,27 @@ class Engine:
             return self.provider.create_variations(requests[0], len(requests))
         return self.provider.create_batch(requests)
 
+    def _read_reference(self, video: TrackedVideo, key: str) -> CheckedReference:
+        """The video's stored reference, read with the engine's rights over every user's files, so
+        checked again first: it must be the owner's own upload, within the size limit (read no
+        further than that) and an image or video; else `InvalidReference`."""
+        if not is_own_reference(video.user_id, key):
+            raise InvalidReference(f"its reference {key!r} is not one of this video's owner's uploads")
+        limit, data = self.settings.max_reference_bytes, bytearray()
+        for chunk in self.files.open_chunks(key):
+            data += chunk
+            if len(data) > limit:
+                raise InvalidReference(f"its reference is larger than {limit / 1_048_576:g} MB")
+        mime, description = detect_type(bytes(data))
+        if mime not in IMAGE_MIMES and mime not in VIDEO_MIMES:
+            raise InvalidReference(f"its reference is {description}, not an image or a video")
+        kind = "video" if mime in VIDEO_MIMES else "image"
+        return CheckedReference(name=Path(key).name, data=bytes(data), mime=mime, kind=kind)
+
     def _job_request(self, video: TrackedVideo) -> JobRequest:
         reference = None
         if video.reference_path:
-            data = self.files.read_bytes(video.reference_path)
-            mime, _ = detect_type(data)
-            kind = "video" if mime.startswith("video/") else "image"
-            original = CheckedReference(name=Path(video.reference_path).name, data=data, mime=mime, kind=kind)
+            original = self._read_reference(video, video.reference_path)
             reference = fit_reference(original, video.size).reference  # the original stays stored
         return JobRequest(
             prompt=video.prompt,

@@ -5,6 +5,8 @@ The engine and the pages depend on these, never on SQLite or Supabase directly.
 
 from __future__ import annotations
 
+import re
+
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -253,6 +255,13 @@ def thumbnail_key(user_id: str, video_id: str) -> str:
 def reference_key(user_id: str, digest: str, mime: str) -> str:
     extension = mime.split("/")[-1].replace("quicktime", "mov").replace("jpeg", "jpg")
     return f"{user_id}/references/{digest}.{extension}"
+
+
+def is_own_reference(user_id: str, key: str) -> bool:
+    """Whether `key` is one of `user_id`'s uploaded references (the shape `reference_key` makes; the
+    Supabase migration `reference_in_own_folder` checks the same): never another user's file, a video
+    or a path that climbs out."""
+    return re.fullmatch(rf"{re.escape(user_id)}/references/[0-9a-f]{{64}}\.[a-z0-9]{{2,5}}", key) is not None
 
 
 def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> TrackedVideo:

@@ -115,6 +115,7 @@ def test_migrations_apply_in_filename_order(pg_cluster: Cluster, db: psycopg.Con
     assert pg_cluster.applied == [
         "20261124060000_projects_and_videos.sql",
         "20261124060100_private_videos_bucket.sql",
+        "20261202110000_reference_in_own_folder.sql",
     ]
     assert rows(
         db,
@@ -362,6 +363,42 @@ def test_check_constraints(db: psycopg.Connection, changes: dict[str, Any], cons
         )
     assert caught.value.diag.constraint_name == constraint
     assert video(db, a_video)["status"] == "queued"
+
+
+DIGEST = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{USER_B}/references/{DIGEST}.png",  # another user's upload
+        f"{USER_A}/{DIGEST}.mp4",  # one's own video, not a reference
+        f"{USER_A}/references/../{USER_B}/references/{DIGEST}.png",
+        f"{USER_A}/references/{DIGEST}.png/../../x",
+        f"{USER_A}/references/notes.txt",
+        f"/{USER_A}/references/{DIGEST}.png",
+    ],
+)
+def test_a_reference_must_be_the_owners_own_upload(db: psycopg.Connection, path: str) -> None:
+    with raises("23514") as caught, as_user(db, USER_A):
+        db.execute(
+            "insert into public.videos (title, prompt, model, size, duration_seconds, reference_path)"
+            " values ('t', 'p', 'sora-2', '1280x720', 4, %s)",
+            [path],
+        )
+    assert caught.value.diag.constraint_name == "videos_reference_in_own_folder"
+    assert rows(db, "select count(*) from public.videos") == [(0,)]
+
+
+def test_a_reference_in_the_owners_folder_is_accepted(db: psycopg.Connection) -> None:
+    path = f"{USER_A}/references/{DIGEST}.png"
+    with as_user(db, USER_A):
+        db.execute(
+            "insert into public.videos (title, prompt, model, size, duration_seconds, reference_path)"
+            " values ('t', 'p', 'sora-2', '1280x720', 4, %s)",
+            [path],
+        )
+    assert rows(db, "select reference_path from public.videos") == [(path,)]
 
 
 def test_completed_video_with_storage_path_is_accepted(db: psycopg.Connection) -> None:

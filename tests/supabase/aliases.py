@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -65,6 +66,13 @@ class AliasedStore:
     def name(self, value: str | None) -> str | None:
         return self._to_name.get(value, value) if value is not None else None
 
+    def _key(self, key: str | None, translate: Callable[[str], str | None]) -> str | None:
+        """A file key with its leading user folder translated (`user-1/references/...`)."""
+        if key is None:
+            return None
+        folder, _, rest = key.partition("/")
+        return f"{translate(folder)}/{rest}"
+
     def _video(self, video: TrackedVideo | None) -> Any:
         if video is None:
             return None
@@ -73,6 +81,7 @@ class AliasedStore:
             id=self.name(video.id),
             user_id=self.name(video.user_id),
             batch_id=self.name(video.batch_id),
+            reference_path=self._key(video.reference_path, self.name),
         )
 
     def _videos(self, videos: list[TrackedVideo]) -> list[TrackedVideo]:
@@ -95,6 +104,7 @@ class AliasedStore:
                 id=self.uuid(video.id),
                 user_id=self.uuid(video.user_id),
                 batch_id=self.uuid(video.batch_id),
+                reference_path=self._key(video.reference_path, self.uuid),
             )
             for video in videos
         ]

@@ -13,7 +13,7 @@ import pytest
 
 from mimio_core.models import VideoStatus
 from mimio_core.status import InvalidTransition
-from mimio_core.store.base import NewVideo, ProjectError, VideoFilter
+from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, reference_key
 from mimio_core.store.sqlite import SQLiteStore
 
 Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
@@ -63,8 +63,9 @@ def lease_of(db_path: Path, video_id: str) -> tuple[str | None, float | None]:
 
 def test_insert_records_queued_videos_in_order(store):
     before = datetime.now(UTC)
+    reference = reference_key(USER, "ab" * 32, "image/png")
     inserted = store.insert_videos(
-        [video(3), video(1, project_id=None, batch_id="b-1", reference_path="u/ref.png"), video(2)]
+        [video(3), video(1, project_id=None, batch_id="b-1", reference_path=reference), video(2)]
     )
     assert ids(inserted) == ["v3", "v1", "v2"]
     first, second = inserted[0], inserted[1]
@@ -72,7 +73,7 @@ def test_insert_records_queued_videos_in_order(store):
     assert (first.model, first.size, first.seconds) == ("sora-2", "720x1280", 8)
     assert (second.batch_id, second.reference_path, second.external_video_id, second.error) == (
         "b-1",
-        "u/ref.png",
+        reference,
         None,
         None,
     )
