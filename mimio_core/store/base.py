@@ -6,7 +6,6 @@ The engine and the pages depend on these, never on SQLite or Supabase directly.
 from __future__ import annotations
 
 import re
-
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
