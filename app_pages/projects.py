@@ -23,7 +23,7 @@ def create() -> None:
         return
     st.session_state["new-project-error"] = ""
     st.session_state["new-project-name"] = st.session_state["new-project-description"] = ""
-    st.toast(f"Project {project.name!r} created.", icon=":material/folder:")
+    st.toast(plain(f"Project {project.name!r} created."), icon=":material/folder:")
 
 
 def rename(project_id: str) -> None:
@@ -66,7 +66,7 @@ for project in projects:
         videos = counts.get(project.id, 0)
         info.markdown(f"**{plain(project.name)}** · {videos} video{'s' if videos != 1 else ''}")
         if project.description:
-            info.caption(project.description)
+            info.caption(plain(project.description))
         open_col.page_link(
             "app_pages/my_videos.py",
             label="Open videos",
@@ -87,7 +87,7 @@ for project in projects:
                     on_click=lambda key=confirm: st.session_state.__setitem__(key, True),
                 )
             else:
-                st.warning(f"Delete {project.name!r}? Its {videos} video(s) stay, without a project.")
+                st.warning(plain(f"Delete {project.name!r}? Its {videos} video(s) stay, without a project."))
                 st.button(
                     "Delete for good",
                     key=f"confirm-{project.id}",

@@ -24,7 +24,7 @@ def _attempt(action: str, call: Callable[[], object]) -> bool:
     try:
         call()
     except SignInError as refused:
-        st.error(str(refused), icon=":material/lock:")
+        st.error(plain(str(refused)), icon=":material/lock:")
         return False
     except Exception:  # an unexpected answer: say what failed, keep the details in the log
         log.exception("could not %s", action)

@@ -56,7 +56,7 @@ def retry_video(runtime: Runtime, workspace: Workspace, video_id: str) -> None:
         runtime.engine.retry(video_id, workspace.user_id)
         st.toast("Retrying the video.", icon=":material/refresh:")
     except (ProviderError, StorageError) as exc:  # nothing was changed: say why, try again later
-        st.toast(f"Could not retry: {exc}", icon=":material/error:")
+        st.toast(plain(f"Could not retry: {exc}"), icon=":material/error:")
 
 
 def video_card(
@@ -70,7 +70,7 @@ def video_card(
     Download when completed. `actions` adds page-specific buttons (delete, use as template)."""
     with st.container(border=True, key=f"card-{key}-{video.id}"):
         st.markdown(f"{badge_markup(video.status)} **{plain(video.title)}**")
-        st.caption(f"{video.model} · {video.size} · {video.seconds} s · {elapsed(video)}")
+        st.caption(plain(f"{video.model} · {video.size} · {video.seconds} s · {elapsed(video)}"))
         if video.status is VideoStatus.COMPLETED and video.storage_path:
             path = video.storage_path
             width, height = parse_size(video.size)
@@ -94,7 +94,7 @@ def video_card(
                 key=f"download-{key}-{video.id}",
             )
         elif video.status is VideoStatus.FAILED:
-            st.error(video.error or "Failed for an unknown reason.", icon=":material/error:")
+            st.error(plain(video.error or "Failed for an unknown reason."), icon=":material/error:")
             buttons = st.container(horizontal=True)
             buttons.button(
                 "Retry",

@@ -18,7 +18,7 @@ from mimio_core.reference_fit import fit_reference
 from mimio_core.runtime import Runtime
 from mimio_core.ui.projects import project_picker
 from mimio_core.ui.submit import row_errors
-from mimio_core.ui.text import error_note
+from mimio_core.ui.text import error_note, plain
 from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS, ValidationError, check_reference
 from mimio_core.workspace import Workspace
 
@@ -58,7 +58,7 @@ def apply_query(
     if fresh:
         st.session_state[seen_key] = query
         for notice in defaults.notices:
-            st.toast(notice, icon=":material/info:")
+            st.toast(plain(notice), icon=":material/info:")
     return defaults
 
 

@@ -14,6 +14,7 @@ from mimio_core.runtime import Runtime
 from mimio_core.spend import spend_by_project
 from mimio_core.store.base import FileStorage, StorageError
 from mimio_core.ui.cards import BADGES
+from mimio_core.ui.text import plain
 from mimio_core.workspace import Workspace
 
 SINGLE_PAGE = "app_pages/single.py"
@@ -89,7 +90,7 @@ def _delete(runtime: Runtime, workspace: Workspace, video_id: str, confirm_key: 
     try:
         runtime.engine.delete(video_id, workspace.user_id)
     except StorageError as exc:
-        st.toast(f"Could not delete the video: {exc}", icon=":material/error:")
+        st.toast(plain(f"Could not delete the video: {exc}"), icon=":material/error:")
         return
     st.session_state.pop(confirm_key, None)
     st.toast("Video deleted.", icon=":material/delete:")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mimio_core.store.base import ProjectError
-from mimio_core.ui.text import error_note
+from mimio_core.ui.text import error_note, plain
 from mimio_core.workspace import Workspace
 
 ACTIVE = "active-project"
@@ -21,7 +21,7 @@ def _create(workspace: Workspace, name_key: str, select_key: str) -> None:
     st.session_state[f"{name_key}-error"] = ""
     st.session_state[name_key] = ""
     st.session_state[select_key] = project.id
-    st.toast(f"Project {project.name!r} created.", icon=":material/folder:")
+    st.toast(plain(f"Project {project.name!r} created."), icon=":material/folder:")
 
 
 def project_picker(workspace: Workspace, key: str, default: str | None = None) -> str | None:

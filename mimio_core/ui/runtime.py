@@ -14,6 +14,7 @@ from mimio_core.logs import configure_logging
 from mimio_core.models import LOCAL_USER_ID
 from mimio_core.runtime import Runtime, open_runtime
 from mimio_core.store.base import StorageError
+from mimio_core.ui.text import plain
 from mimio_core.workspace import Workspace
 
 USER_SESSION = "mimio-user-session"
@@ -40,7 +41,7 @@ def runtime_or_explain() -> Runtime:
     try:
         return get_runtime()
     except (ConfigError, CatalogueError) as exc:
-        st.error(f"Mimio cannot start: {exc}", icon=":material/settings_alert:")
+        st.error(plain(f"Mimio cannot start: {exc}"), icon=":material/settings_alert:")
         st.stop()
     except StorageError as exc:  # not cached: the next run tries again
         st.error(
@@ -83,7 +84,7 @@ def workspace_or_explain(runtime: Runtime) -> Workspace | None:
     try:
         return signed_in_workspace(runtime)
     except SignInError as exc:
-        st.error(str(exc), icon=":material/cloud_off:")
+        st.error(plain(str(exc)), icon=":material/cloud_off:")
         st.stop()
 
 

@@ -13,6 +13,7 @@ from mimio_core.runtime import Runtime
 from mimio_core.store.base import ProjectError
 from mimio_core.submission import record_submission
 from mimio_core.ui.progress import progress_panel
+from mimio_core.ui.text import plain
 from mimio_core.validation import ValidationError, validate_request
 from mimio_core.workspace import Workspace
 
@@ -92,7 +93,9 @@ def submit_and_follow(
         width="stretch",
     )
     if any(errors.get("project") for errors in st.session_state.get(f"{page}-errors", {}).values()):
-        st.error(next(e["project"] for e in st.session_state[f"{page}-errors"].values() if "project" in e))
+        st.error(
+            plain(next(e["project"] for e in st.session_state[f"{page}-errors"].values() if "project" in e))
+        )
     if running:
         new.button(
             "New", key=f"{page}-new", icon=":material/add:", on_click=_new_run, args=(page,), width="stretch"

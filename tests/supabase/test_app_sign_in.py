@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from mimio_core.models import VideoStatus
 from mimio_core.ui.runtime import close_runtime, get_runtime
+from tests.shown import shown
 from tests.supabase.conftest import ANON_KEY, SERVICE_KEY
 from tests.supabase.served import ServedHarness
 
@@ -25,7 +26,7 @@ SIGN_IN_CAPTION = "Sign in to make, follow and find your videos."
 
 
 def said(at: AppTest) -> str:
-    parts = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.info, *at.success, *at.title)]
+    parts = [shown(e.value) for e in (*at.markdown, *at.caption, *at.error, *at.info, *at.success, *at.title)]
     return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
 
 
@@ -72,7 +73,7 @@ def test_every_page_asks_to_sign_in_first_and_a_deep_link_opens_after(supabase_e
         assert SIGN_IN_CAPTION in said(at)
         assert not any(title.value in ("My Videos", "Projects", "Batch") for title in at.title)
     sign_in(at, "alice@example.com", "wrong")
-    assert [e.value for e in at.error] == ["Wrong email or password."]
+    assert [shown(e.value) for e in at.error] == ["Wrong email or password."]
     sign_in(at, "alice@example.com")
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Batch"]  # the page asked for, not the default
@@ -119,7 +120,7 @@ def test_sign_in_with_an_emailed_code_then_sign_out(supabase_env, harness):
     at.text_input(key="sign-in-code").input(f"{(int(code) + 1) % 10**6:06d}")  # a wrong code first
     [verify] = [b for b in at.button if b.label == "Sign in" and "verify" in str(b.form_id)]
     verify.click().run()
-    assert "That code is wrong or has expired. Ask for a new one." in [e.value for e in at.error]
+    assert "That code is wrong or has expired. Ask for a new one." in [shown(e.value) for e in at.error]
     at.text_input(key="sign-in-code").input(code)
     [verify] = [b for b in at.button if b.label == "Sign in" and "verify" in str(b.form_id)]
     verify.click().run()
@@ -137,7 +138,7 @@ def test_without_the_service_role_key_the_app_says_why_it_cannot_start(
     close_runtime()
     at = new_browser_session()
     [error] = at.error
-    assert error.value.startswith(
+    assert shown(error.value).startswith(
         "Mimio cannot start: SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not. The engine needs it"
     )
     assert ANON_KEY not in said(at) and SIGN_IN_CAPTION not in said(at)
@@ -181,10 +182,10 @@ def test_an_unreachable_supabase_at_start_is_explained_and_tried_again_on_reload
     close_runtime()
     at = new_browser_session()
     [error] = at.error
-    assert error.value.startswith(
+    assert shown(error.value).startswith(
         "Mimio cannot reach its storage: Could not list lease owners: Supabase did not answer"
     )
-    assert error.value.endswith("Reload the page to try again.")
+    assert shown(error.value).endswith("Reload the page to try again.")
     monkeypatch.setenv("SUPABASE_URL", served.url)
     at.run()  # a reload: the runtime was not cached, so it starts now
     assert SIGN_IN_CAPTION in said(at) and not at.error
@@ -195,7 +196,7 @@ def test_an_unexpected_answer_from_auth_is_explained_not_shown_as_a_traceback(su
     harness.auth._password = lambda body: httpx.Response(200, text="<html>proxy login</html>")
     at = sign_in(new_browser_session(), "alice@example.com")
     assert not at.exception
-    assert [e.value for e in at.error] == [
+    assert [shown(e.value) for e in at.error] == [
         "Could not sign in: the sign-in service gave an unexpected answer."
     ]
     assert SIGN_IN_CAPTION in said(at)
@@ -212,7 +213,7 @@ def test_a_forgotten_password_is_replaced_after_signing_in_with_a_code(supabase_
     at.text_input(key="new-password").input("fresh-password")
     at.text_input(key="new-password-again").input("fresh-passw0rd")
     press(at, "Change password")
-    assert [e.value for e in at.error] == ["The two passwords differ."]
+    assert [shown(e.value) for e in at.error] == ["The two passwords differ."]
     at.text_input(key="new-password-again").input("fresh-password")
     press(at, "Change password")
     assert [s.value for s in at.success] == ["Password changed."]

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from mimio_core.models import LOCAL_USER_ID
 from mimio_core.ui.runtime import get_runtime
 from tests.media import png_bytes
+from tests.shown import shown
 from tests.ui.conftest import ROOT, texts
 
 WIDE = {
@@ -54,7 +55,9 @@ def test_an_invalid_catalogue_stops_the_app_with_the_line_named(
     at.run()
     assert not at.exception
     (error,) = at.error
-    assert error.value.startswith(f"Mimio cannot start: Model catalogue {catalogue}, line 2: 'sizes' must be")
+    assert shown(error.value).startswith(
+        f"Mimio cannot start: Model catalogue {catalogue}, line 2: 'sizes' must be"
+    )
     assert [t.value for t in at.title] == []  # no page runs half-configured
 
 

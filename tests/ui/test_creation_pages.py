@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from mimio_core.models import LOCAL_USER_ID, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.ui.runtime import get_runtime
+from mimio_core.ui.text import plain
 from tests.media import mp4_bytes, png_bytes
 from tests.ui.conftest import ROOT, texts
 
@@ -135,11 +136,26 @@ def test_invalid_query_values_fall_back_with_a_notice(app_env: object) -> None:
     assert at.selectbox(key="single-model").value == "sora-2"
     assert at.selectbox(key="single-size").value == "720x1280"
     assert at.selectbox(key="single-seconds").value == 8
+    notices = [t.value for t in at.toast]  # shown literally: escaped for Streamlit's markdown
+    for notice in (
+        "Ignored model='veo-9' from the link: choose one of sora-2, sora-2-pro, mimio-local.",
+        "Ignored size='1x1' from the link: sora-2 makes 720x1280, 1280x720.",
+        "Ignored seconds='forever' from the link: sora-2 makes 4, 8, 12 seconds.",
+        "Ignored the project from the link: it is not one of your projects.",
+    ):
+        assert plain(notice) in notices
+
+
+def test_a_crafted_link_cannot_put_a_link_or_a_remote_image_in_a_notice(app_env: object) -> None:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    at.query_params.update(
+        {"prompt": "ok", "model": "[Claim free credits](http://evil)", "size": "![x](http://evil/pixel.png)"}
+    )
+    at.run()
+    assert not at.exception
     notices = [t.value for t in at.toast]
-    assert "Ignored model='veo-9' from the link: choose one of sora-2, sora-2-pro, mimio-local." in notices
-    assert "Ignored size='1x1' from the link: sora-2 makes 720x1280, 1280x720." in notices
-    assert "Ignored seconds='forever' from the link: sora-2 makes 4, 8, 12 seconds." in notices
-    assert "Ignored the project from the link: it is not one of your projects." in notices
+    assert notices and all("](" not in notice and "![" not in notice for notice in notices), notices
+    assert any(r"\[Claim free credits\]\(http\://evil\)" in notice for notice in notices), notices
 
 
 TRUNCATED_PNG = png_bytes()[:200]
