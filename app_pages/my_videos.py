@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import streamlit as st
 
+from mimio_core.csv_export import safe_csv
 from mimio_core.models import VideoStatus
 from mimio_core.store.base import VideoFilter
 from mimio_core.ui.cards import video_grid
@@ -105,7 +106,7 @@ def library() -> None:
         )
         st.download_button(
             "Export CSV",
-            data=table.drop(columns="Preview").to_csv(index=False),
+            data=safe_csv(table.drop(columns="Preview")),
             file_name="mimio-videos.csv",
             mime="text/csv",
             icon=":material/table:",

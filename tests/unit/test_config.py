@@ -270,3 +270,11 @@ def test_a_half_or_wrong_supabase_configuration_is_refused_naming_the_key_not_it
         load_settings(environ={**SUPABASE, **changes})
     for secret in (SUPABASE["SUPABASE_SERVICE_ROLE_KEY"], SUPABASE["SUPABASE_ANON_KEY"], "sb_secret_xyz"):
         assert secret not in str(refused.value)
+
+
+def test_the_dashboard_shows_no_tracebacks_in_the_browser() -> None:
+    """A traceback on the page shows server paths and code to every user; the log keeps it."""
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).parents[2] / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
