@@ -101,12 +101,20 @@ def _is_text(value: str) -> bool:
     return True
 
 
+def whole_seconds(raw: int | str) -> int | None:
+    """A duration written with 1 to 4 ASCII digits, else None (`int()` would also take Arabic-Indic or
+    full-width digits, and "4_0")."""
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not (text.isascii() and text.isdigit() and len(text) <= 4):
+        return None
+    return int(text)
+
+
 def _parse_seconds(raw: int | str | None, spec: ModelSpec, errors: dict[str, str]) -> int | None:
     if raw is None or raw == "":
         return spec.default_seconds
-    try:
-        seconds = int(str(raw).strip())
-    except ValueError:
+    seconds = whole_seconds(raw)
+    if seconds is None:
         errors["seconds"] = f"Duration must be a whole number of seconds, got {raw!r}."
         return None
     if seconds not in spec.seconds:
@@ -172,6 +180,8 @@ def _image_problem(data: bytes, mime: str) -> str | None:
                 image.load()
                 if image.format != IMAGE_MIMES[mime].upper():  # Pillow says PNG, JPEG, WEBP
                     return f"decodes as {image.format}"
+    except Image.DecompressionBombError:  # declares far more pixels than it holds: never decoded
+        return "declares more pixels than this app accepts"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
         return f"cannot be decoded ({exc})"
     return None

@@ -21,7 +21,7 @@ from mimio_core.catalogue import parse_size
 from mimio_core.local_server.faults import ENDPOINTS
 from mimio_core.local_server.service import Job, LocalVideoService, NewJob
 from mimio_core.models import ReferenceUpload
-from mimio_core.validation import ValidationError, check_reference
+from mimio_core.validation import MAX_PROMPT_CHARS, ValidationError, check_reference, whole_seconds
 
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024
 DOWNLOAD_CHUNK = 256 * 1024
@@ -105,6 +105,10 @@ def checked_job(
     OpenAI Videos API demands (the Mimio API crops it to fit)."""
     if not prompt.strip():
         raise ApiError(400, "prompt must not be empty", param="prompt", code="invalid_value")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ApiError(
+            400, f"prompt must be at most {MAX_PROMPT_CHARS} characters", param="prompt", code="invalid_value"
+        )
     spec = service.models.get(model)
     if spec is None:
         raise ApiError(
@@ -120,7 +124,7 @@ def checked_job(
             param="size",
             code="invalid_value",
         )
-    if not str(seconds).isdigit() or int(seconds) not in spec.seconds:
+    if whole_seconds(seconds) not in spec.seconds:
         allowed = ", ".join(str(s) for s in spec.seconds)
         raise ApiError(
             400,
@@ -147,7 +151,7 @@ def checked_job(
     rule = service.faults.outcome_for(prompt)
     if rule is not None and rule.outcome == "refuse":
         raise ApiError(400, rule.message, code=rule.code)
-    return NewJob(prompt=prompt, model=model, size=size, seconds=int(seconds), reference=reference)
+    return NewJob(prompt=prompt, model=model, size=size, seconds=int(str(seconds)), reference=reference)
 
 
 def serve_video_file(service: LocalVideoService, video_id: str, path: Path) -> Response:

@@ -121,7 +121,14 @@ def test_json_create_takes_string_seconds_and_refuses_an_integer(api: httpx.Clie
         ({"model": "sora-3"}, "model"),
         ({"size": "1792x1024"}, "size"),  # sora-2 does not render it
         ({"seconds": "5"}, "seconds"),
+        # digits int() takes but a number of seconds is not written with (a 500 before)
+        ({"seconds": "\u00b2"}, "seconds"),
+        ({"seconds": "\u2460"}, "seconds"),
+        ({"seconds": "\u0664"}, "seconds"),
+        ({"seconds": "\uff14"}, "seconds"),
+        ({"seconds": "4" * 4301}, "seconds"),
         ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),  # the app's own limit: a long prompt would tie up a render slot
     ],
 )
 def test_catalogue_refusals_are_openai_shaped(api: httpx.Client, fields: dict[str, str], param: str) -> None:

@@ -179,6 +179,13 @@ def test_size_not_rendered_by_the_model_is_refused():
         ("8.0", "Duration must be a whole number of seconds, got '8.0'."),
         (5, "sora-2 makes videos of 4, 8, 12 seconds, not 5."),
         ("16", "sora-2 makes videos of 4, 8, 12 seconds, not 16."),
+        # digits int() would take, but a person did not type as a number of seconds
+        ("\u0664", "Duration must be a whole number of seconds, got '\u0664'."),  # Arabic-Indic 4
+        ("\uff14", "Duration must be a whole number of seconds, got '\uff14'."),  # full-width 4
+        ("\u00b2", "Duration must be a whole number of seconds, got '\u00b2'."),  # superscript 2
+        ("4_0", "Duration must be a whole number of seconds, got '4_0'."),
+        ("4" * 4301, f"Duration must be a whole number of seconds, got {'4' * 4301!r}."),
+        (True, "Duration must be a whole number of seconds, got True."),
     ],
 )
 def test_bad_seconds_are_refused(seconds, message):
@@ -278,6 +285,14 @@ def test_image_with_too_many_pixels_is_refused_before_decoding():
     message = refusal(ReferenceUpload("huge.png", png_claiming_size(8000, 6000)))
     assert message == (
         "Reference file 'huge.png' looks like PNG but is 8000x6000 pixels, more than this app accepts."
+    )
+
+
+def test_decompression_bomb_is_refused_without_decoding():
+    # a small file declaring 20000x20000 pixels: Pillow refuses to even open it
+    message = refusal(ReferenceUpload("bomb.png", png_claiming_size(20000, 20000)))
+    assert message == (
+        "Reference file 'bomb.png' looks like PNG but declares more pixels than this app accepts."
     )
 
 
