@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mimio_core.catalogue import MODELS, ModelSpec
-from mimio_core.models import ReferenceUpload, ValidRequest, VideoRequest
-from mimio_core.validation import ValidationError, validate_request
+from mimio_core.models import ValidRequest, VideoRequest
+from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
 COLUMNS = ("prompt", "title", "model", "size", "seconds", "reference")
 
@@ -28,29 +28,70 @@ def _unknown_fields(names: set[str]) -> str:
     return f"unknown column(s) {', '.join(sorted(names))}; use {', '.join(COLUMNS)}"
 
 
+def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    # split on "\n" only: str.splitlines would also split inside a value at U+2028 and similar
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"not valid JSON ({exc.msg})"
+            continue
+        except RecursionError:
+            yield number, "not valid here: the JSON is nested too deeply"
+            continue
+        if not isinstance(row, dict):
+            yield number, "each line must be a JSON object"
+        elif wrong := [name for name, value in row.items() if name in COLUMNS and not _is_text(name, value)]:
+            yield number, f"{', '.join(wrong)} must be text (seconds may be a whole number)"
+        else:
+            yield number, row
+
+
+def _is_text(name: str, value: object) -> bool:
+    """A JSONL value that means what it says: text (or a whole number of seconds), never a list whose
+    Python repr would be recorded as the prompt."""
+    return value is None or isinstance(value, str) or (name == "seconds" and type(value) is int)
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    # strict: a quote left open runs to the end of the file and is an error, not one swallowed row
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        yield 1, f"the header cannot be read ({exc})"
+        return
+    if "prompt" not in header:
+        yield 1, f"the header must name a 'prompt' column (columns: {', '.join(COLUMNS)})"
+        return
+    if unknown := set(header) - set(COLUMNS):
+        yield 1, _unknown_fields(unknown)
+        return
+    if doubled := sorted({name for name in header if header.count(name) > 1}):
+        yield 1, f"column(s) {', '.join(doubled)} appear more than once in the header"
+        return
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a quote left open, a value over the size limit
+            if "unexpected end of data" in str(exc):
+                yield start, "a quote opened in this row is never closed (it runs to the end of the file)"
+            else:
+                yield start, f"cannot be read as CSV ({exc})"
+            return
+        yield reader.line_num, row
+
+
 def _rows(text: str, suffix: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row) pairs; a row that cannot be parsed comes back as the reason."""
     if suffix in (".jsonl", ".ndjson", ".json") or text.lstrip().startswith("{"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, f"not valid JSON ({exc.msg})"
-                continue
-            yield number, row if isinstance(row, dict) else "each line must be a JSON object"
-        return
-    reader = csv.DictReader(io.StringIO(text))
-    unknown = set(reader.fieldnames or ()) - set(COLUMNS)
-    if "prompt" not in (reader.fieldnames or ()):
-        yield 1, f"the header must name a 'prompt' column (columns: {', '.join(COLUMNS)})"
-        return
-    if unknown:
-        yield 1, _unknown_fields(unknown)
-        return
-    for row in reader:
-        yield reader.line_num, row
+        return _json_rows(text)
+    return _csv_rows(text)
 
 
 def read_batch_file(
@@ -80,7 +121,7 @@ def read_batch_file(
         try:
             requests.append(
                 validate_request(
-                    _request(row, path.parent, project_id),
+                    _request(row, path.parent, project_id, max_reference_bytes),
                     max_reference_bytes=max_reference_bytes,
                     models=models,
                 )
@@ -94,18 +135,16 @@ def read_batch_file(
     return requests
 
 
-def _request(row: dict[str, Any], base: Path, project_id: str | None) -> VideoRequest:
+def _request(
+    row: dict[str, Any], base: Path, project_id: str | None, max_reference_bytes: int
+) -> VideoRequest:
     def text(name: str) -> str | None:
         value = row.get(name)
         return None if value is None or str(value).strip() == "" else str(value).strip()
 
     reference = None
     if ref := text("reference"):
-        ref_path = (base / ref).expanduser()
-        try:
-            reference = ReferenceUpload(ref_path.name, ref_path.read_bytes())
-        except OSError as exc:
-            raise OSError(f"reference file {ref!r} cannot be read: {exc.strerror}") from None
+        reference = read_reference_file((base / ref).expanduser(), max_reference_bytes, label=ref)
     return VideoRequest(
         prompt=str(row.get("prompt") or ""),
         title=text("title") or "",

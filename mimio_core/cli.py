@@ -25,12 +25,13 @@ from mimio_core.config import ConfigError, Settings, load_settings
 from mimio_core.engine import as_variations
 from mimio_core.local_server.runner import serve_forever
 from mimio_core.logs import configure_logging
-from mimio_core.models import LOCAL_USER_ID, ReferenceUpload, TrackedVideo, VideoRequest, VideoStatus
+from mimio_core.models import LOCAL_USER_ID, TrackedVideo, VideoRequest, VideoStatus
 from mimio_core.runtime import Runtime, open_runtime, open_storage
 from mimio_core.store.base import ProjectError, VideoFilter
-from mimio_core.validation import ValidationError, validate_request
+from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+MAX_PROBLEMS_SHOWN = 20  # a file of 100,000 bad rows must not print 100,000 lines
 
 out = Console()
 err = Console(stderr=True)
@@ -144,7 +145,7 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
         else:
             reference = None
             if args.reference is not None:
-                reference = ReferenceUpload(args.reference.name, args.reference.read_bytes())
+                reference = read_reference_file(args.reference, runtime.settings.max_reference_bytes)
             request = VideoRequest(
                 prompt=args.prompt,
                 title=args.title,
@@ -158,8 +159,10 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
         project_id = _project_id(runtime, args.project)
     except BatchFileError as exc:
         err.print(f"[red]Nothing was submitted:[/red] {args.file} has {len(exc.problems)} bad row(s):")
-        for line, reason in exc.problems:
-            err.print(f"  line {line}: {reason}")
+        for line, reason in exc.problems[:MAX_PROBLEMS_SHOWN]:
+            err.print(f"  line {line}: {reason}", markup=False, highlight=False)
+        if (more := len(exc.problems) - MAX_PROBLEMS_SHOWN) > 0:
+            err.print(f"  ... and {more} more bad row(s).")
         return EXIT_BAD_INPUT
     except (ValidationError, ProjectError) as exc:
         err.print(f"[red]Nothing was submitted:[/red] {exc}")

@@ -6,8 +6,10 @@ Reference files are judged by their bytes (python-magic, then a real decode), ne
 from __future__ import annotations
 
 import io
+import stat
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 import av
 import magic
@@ -124,6 +126,32 @@ def _parse_seconds(raw: int | str | None, spec: ModelSpec, errors: dict[str, str
     return seconds
 
 
+def read_reference_file(path: Path, max_bytes: int, label: str | None = None) -> ReferenceUpload:
+    """A reference file from disk, judged before it is read: a regular file (a FIFO would hang, a
+    device never ends), at most `max_bytes` (never more than that plus one byte is read). `label`:
+    the file as the person wrote it (default: the path)."""
+    name, label = path.name, label or str(path)
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ValidationError({"reference": f"Reference file {label!r} is not a regular file."})
+        if info.st_size > max_bytes:
+            raise ValidationError({"reference": _too_big(name, info.st_size, max_bytes)})
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
+    except OSError as exc:
+        raise ValidationError(
+            {"reference": f"Reference file {label!r} cannot be read: {exc.strerror or exc}."}
+        ) from None
+    if len(data) > max_bytes:  # it grew after the check
+        raise ValidationError({"reference": _too_big(name, len(data), max_bytes)})
+    return ReferenceUpload(name, data)
+
+
+def _too_big(name: str, size: int, max_bytes: int) -> str:
+    return f"Reference file {name!r} is {size / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:g} MB."
+
+
 def detect_type(data: bytes) -> tuple[str, str]:
     """(mime type, human description) of some bytes, as libmagic sees them."""
     head = data[: 1024 * 1024]
@@ -136,12 +164,7 @@ def check_reference(upload: ReferenceUpload, spec: ModelSpec, max_bytes: int) ->
     if not upload.data:
         raise ValidationError({"reference": f"Reference file {name!r} is empty."})
     if len(upload.data) > max_bytes:
-        raise ValidationError(
-            {
-                "reference": f"Reference file {name!r} is {len(upload.data) / 1_048_576:.1f} MB; "
-                f"the limit is {max_bytes / 1_048_576:g} MB."
-            }
-        )
+        raise ValidationError({"reference": _too_big(name, len(upload.data), max_bytes)})
     mime, description = detect_type(upload.data)
     kind: ReferenceKind
     if mime in IMAGE_MIMES:

@@ -184,3 +184,17 @@ def test_with_supabase_configured_the_user_commands_refuse_and_touch_nothing(
     assert f"{args[0]} works with the embedded store only: with Supabase configured" in said
     assert "`python -m mimio_core worker` runs the engine for them." in said
     assert not (tmp_path / "data").exists()
+
+
+def test_a_batch_of_many_bad_rows_prints_the_first_ones_and_a_count(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    batch = tmp_path / "prompts.csv"
+    batch.write_text("prompt,seconds\n" + "a fox,5\n" * 100_000)
+    result = cli(data, "batch", str(batch))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert "has 100000 bad row(s)" in lines[0]
+    assert len(lines) == 1 + 20 + 1
+    assert lines[1].strip() == "line 2: sora-2 makes videos of 4, 8, 12 seconds, not 5."
+    assert lines[-1].strip() == "... and 99980 more bad row(s)."
+    assert listed(data) == []

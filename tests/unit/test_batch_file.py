@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -214,13 +215,13 @@ def test_missing_reference_file_is_a_row_problem(tmp_path):
         tmp_path / "b.csv",
         "prompt,reference\nA fox,missing.png\nA cat,\n",
     )
-    assert problems(path) == [(2, "reference file 'missing.png' cannot be read: No such file or directory")]
+    assert problems(path) == [(2, "Reference file 'missing.png' cannot be read: No such file or directory.")]
 
 
 def test_reference_that_is_a_directory_is_a_row_problem(tmp_path):
     (tmp_path / "refs").mkdir()
     path = write(tmp_path / "b.jsonl", json.dumps({"prompt": "x", "reference": "refs"}) + "\n")
-    assert problems(path) == [(1, "reference file 'refs' cannot be read: Is a directory")]
+    assert problems(path) == [(1, "Reference file 'refs' is not a regular file.")]
 
 
 def test_bad_reference_bytes_are_a_row_problem(tmp_path):
@@ -259,3 +260,64 @@ def test_non_utf8_file_is_refused(tmp_path):
     [(line, reason)] = problems(path)
     assert line == 0
     assert reason.startswith(f"cannot read {path}: 'utf-8' codec can't decode byte 0xff")
+
+
+# --- bad files found by trying them: each a line-numbered problem, nothing recorded -----------------
+
+
+def test_a_field_over_the_csv_size_limit_is_a_row_problem(tmp_path):
+    path = write(tmp_path / "b.csv", "prompt\na fox\n" + "x" * 200_000 + "\n")
+    assert problems(path) == [(3, "cannot be read as CSV (field larger than field limit (131072))")]
+
+
+def test_an_unclosed_quote_is_named_instead_of_swallowing_the_rest(tmp_path):
+    path = write(tmp_path / "b.csv", 'prompt,title\na fox,Fox\n"a cat,Cat\na dog,Dog\na cow,Cow\n')
+    assert problems(path) == [
+        (3, "a quote opened in this row is never closed (it runs to the end of the file)")
+    ]
+
+
+def test_a_duplicate_header_column_is_refused(tmp_path):
+    path = write(tmp_path / "b.csv", "prompt,title,title\na fox,One,Two\n")
+    assert problems(path) == [(1, "column(s) title appear more than once in the header")]
+
+
+def test_deeply_nested_jsonl_is_a_row_problem(tmp_path):
+    path = write(tmp_path / "b.jsonl", '{"prompt": "a fox"}\n' + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert problems(path) == [(2, "not valid here: the JSON is nested too deeply")]
+
+
+@pytest.mark.parametrize("value", [["a", "fox"], {"text": "a fox"}, 4.5, True])
+def test_jsonl_values_that_are_not_text_are_refused(tmp_path, value):
+    path = write(tmp_path / "b.jsonl", json.dumps({"prompt": value, "title": "t"}) + "\n")
+    assert problems(path) == [(1, "prompt must be text (seconds may be a whole number)")]
+
+
+def test_a_line_separator_inside_a_jsonl_value_does_not_split_the_line(tmp_path):
+    path = write(
+        tmp_path / "b.jsonl",
+        json.dumps({"prompt": "first\u2028part"}, ensure_ascii=False) + "\n" + '{"prompt": " "}\n',
+    )
+    assert problems(path) == [(2, "Prompt is empty: describe the video you want.")]
+
+
+def test_a_reference_that_is_a_fifo_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    path = write(tmp_path / "b.csv", "prompt,reference\na fox,pipe.png\n")
+    assert problems(path) == [(2, "Reference file 'pipe.png' is not a regular file.")]
+
+
+def test_an_oversized_reference_is_refused_by_its_size_before_reading(tmp_path, monkeypatch):
+    big = tmp_path / "big.png"
+    with big.open("wb") as file:
+        file.truncate(LIMIT + 1)  # sparse: its size, without the bytes
+    opened, original = [], Path.open
+
+    def recording(self, *args, **kwargs):
+        opened.append(self.name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", recording)
+    path = write(tmp_path / "b.csv", "prompt,reference\na fox,big.png\n")
+    assert problems(path) == [(2, "Reference file 'big.png' is 10.0 MB; the limit is 10 MB.")]
+    assert "big.png" not in opened
