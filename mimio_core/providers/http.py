@@ -30,6 +30,10 @@ from mimio_core.providers.retry import (
 
 log = logging.getLogger(__name__)
 
+# A status poll that fails is harmless (the job is unknown until the next tick), so a routine poll
+# is tried once: retrying it inside the engine's tick would hold up claims, creates and transfers.
+POLL_ONCE = RetryPolicy(attempts=1)
+
 
 def error_detail(response: httpx.Response) -> str:
     """The server's message: FastAPI's `detail`, or OpenAI's `error.message` (with its code), else a
@@ -82,9 +86,18 @@ class HttpProvider(VideoProvider):
     # the one retry loop
     @contextmanager
     def _request(
-        self, method: str, path: str, *, idempotent: bool, stream: bool = False, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        stream: bool = False,
+        policy: RetryPolicy | None = None,
+        **kwargs: Any,
     ) -> Iterator[httpx.Response]:
-        """Send with retries for transient failures; yields a 2xx response or raises `ProviderError`."""
+        """Send with retries for transient failures (`policy`, default the provider's); yields a 2xx
+        response or raises `ProviderError`."""
+        policy = policy or self.policy
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -92,7 +105,7 @@ class HttpProvider(VideoProvider):
                 request = self._client.build_request(method, path, **kwargs)
                 response = self._client.send(request, stream=stream)
             except httpx.HTTPError as exc:
-                if not (is_transient_error(exc, idempotent=idempotent) and self.policy.should_retry(attempt)):
+                if not (is_transient_error(exc, idempotent=idempotent) and policy.should_retry(attempt)):
                     unreachable = ProviderNotStarted if never_sent(exc) else ProviderUnavailable
                     raise unreachable(f"{self.label} unreachable: {type(exc).__name__}: {exc}") from exc
                 log.warning("%s %s failed (%s); retrying", method, path, type(exc).__name__)
@@ -110,7 +123,7 @@ class HttpProvider(VideoProvider):
                     raise ProviderRefused(error_detail(response), response.status_code)
                 if not is_transient_response(response.status_code, idempotent=idempotent):
                     raise ProviderUnavailable(f"{self.label} failed: {error_detail(response)}")
-                if not self.policy.should_retry(attempt):
+                if not policy.should_retry(attempt):
                     kept_failing = (
                         ProviderNotStarted
                         if is_transient_response(response.status_code, idempotent=False)
@@ -121,11 +134,13 @@ class HttpProvider(VideoProvider):
                     )
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
                 log.warning("%s %s answered %s; retrying", method, path, response.status_code)
-            self._sleep(self.policy.delay(attempt, retry_after))
+            self._sleep(policy.delay(attempt, retry_after))
             attempt += 1
 
-    def _json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
-        with self._request(method, path, idempotent=idempotent, **kwargs) as response:
+    def _json(
+        self, method: str, path: str, *, idempotent: bool, policy: RetryPolicy | None = None, **kwargs: Any
+    ) -> Any:
+        with self._request(method, path, idempotent=idempotent, policy=policy, **kwargs) as response:
             try:
                 return response.json()
             except ValueError:

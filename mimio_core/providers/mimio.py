@@ -17,7 +17,7 @@ from mimio_core.providers.base import (
     StartedJob,
     job_state,
 )
-from mimio_core.providers.http import HttpProvider
+from mimio_core.providers.http import POLL_ONCE, HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,11 @@ class MimioProvider(HttpProvider):
         for group in chunks(list(job_ids), STATUS_IDS_PER_REQUEST):
             try:
                 body = self._json(
-                    "GET", "/api/videos/batch/status", idempotent=True, params={"video_ids": ",".join(group)}
+                    "GET",
+                    "/api/videos/batch/status",
+                    idempotent=True,
+                    policy=None if fresh else POLL_ONCE,  # a Retry a person asked for may wait a little
+                    params={"video_ids": ",".join(group)},
                 )
             except ProviderError as exc:
                 log.warning("status of %d videos unknown this tick: %s", len(group), exc)

@@ -22,7 +22,7 @@ from mimio_core.providers.base import (
     StartedJob,
     job_state,
 )
-from mimio_core.providers.http import HttpProvider
+from mimio_core.providers.http import POLL_ONCE, HttpProvider
 
 POLICY_CODES = frozenset(
     {"moderation_blocked", "content_policy_violation", "content_filter", "policy_violation"}
@@ -87,14 +87,15 @@ class OpenAIProvider(HttpProvider):
             self._not_before = {job_id: at for job_id, at in self._not_before.items() if at > now}
             due = [job_id for job_id in job_ids if fresh or job_id not in self._not_before]
         found = {}
-        for status in self._pool.map(self._status, due):
+        for status in self._pool.map(lambda job_id: self._status(job_id, fresh), due):
             if status is not None:
                 found[status.job_id] = status
         return found
 
-    def _status(self, job_id: str) -> JobStatus | None:
+    def _status(self, job_id: str, fresh: bool) -> JobStatus | None:
         try:
-            with self._request("GET", f"/videos/{job_id}", idempotent=True) as response:
+            policy = None if fresh else POLL_ONCE  # a Retry a person asked for may wait a little
+            with self._request("GET", f"/videos/{job_id}", idempotent=True, policy=policy) as response:
                 body = response.json()
                 hint = response.headers.get("openai-poll-after-ms")
         except ProviderRefused as exc:
