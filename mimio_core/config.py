@@ -67,6 +67,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIMIO_LOCAL_RENDER_SLOTS", "1", "Embedded server: renders that may run at once."),
     Setting("MIMIO_LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)."),
     Setting(
+        "MIMIO_PRIVATE_REDIRECTS",
+        "off",
+        "`on`: a download may follow a provider's redirect to another host at a private, loopback or "
+        "link-local address (local setups only). Other calls never follow redirects.",
+    ),
+    Setting(
         "SUPABASE_URL",
         None,
         "A Supabase project's URL: records, files and sign-in move to Supabase (set the two keys too).",
@@ -113,6 +119,7 @@ class Settings:
     local_latency: float
     local_render_slots: int
     log_level: str
+    private_redirects: bool = False
     supabase: SupabaseSettings | None = None  # None: SQLite, local files and the one local user
 
     def replace(self, **changes: Any) -> Settings:
@@ -120,6 +127,13 @@ class Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Settings(**values)
+
+
+def _switch(key: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("on", "off"):
+        raise ConfigError(f"{key} must be on or off, got {raw!r}")
+    return value == "on"
 
 
 def _positive(convert: Callable[[str], float | int]) -> Callable[[str, str], Any]:
@@ -256,5 +270,6 @@ def load_settings(
         local_latency=get("MIMIO_LOCAL_LATENCY", _non_negative_float),
         local_render_slots=get("MIMIO_LOCAL_RENDER_SLOTS", _positive(int)),
         log_level=get("MIMIO_LOG_LEVEL", _log_level),
+        private_redirects=get("MIMIO_PRIVATE_REDIRECTS", _switch),
         supabase=_supabase(raw),
     )

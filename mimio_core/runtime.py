@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -73,7 +74,10 @@ def open_provider(
     settings: Settings, models: Mapping[str, ModelSpec]
 ) -> tuple[VideoProvider, RunningServer | None]:
     """The configured provider; the embedded server is started when no remote one is configured."""
-    options = {"timeout": settings.http_timeout}
+    options: dict[str, Any] = {
+        "timeout": settings.http_timeout,
+        "private_redirects": settings.private_redirects,
+    }
     if settings.provider == "mimio":
         assert settings.api_url is not None  # load_settings refuses mimio without a URL
         return MimioProvider(settings.api_url, **options), None

@@ -20,6 +20,7 @@ from mimio_core.providers.base import (
     StartedJob,
     VideoProvider,
 )
+from mimio_core.providers.redirects import MAX_REDIRECTS, refuse_redirect
 from mimio_core.providers.retry import (
     RetryPolicy,
     is_transient_error,
@@ -70,8 +71,10 @@ class HttpProvider(VideoProvider):
         policy: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         headers: Mapping[str, str] | None = None,
+        private_redirects: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.private_redirects = private_redirects
         self.label = label
         self.policy = policy
         self._sleep = sleep
@@ -79,7 +82,7 @@ class HttpProvider(VideoProvider):
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            follow_redirects=True,
+            follow_redirects=False,  # only downloads follow them, each hop checked (`_follow`)
             headers=dict(headers or {}),
         )
 
@@ -93,10 +96,12 @@ class HttpProvider(VideoProvider):
         idempotent: bool,
         stream: bool = False,
         policy: RetryPolicy | None = None,
+        follow_redirects: bool = False,
         **kwargs: Any,
     ) -> Iterator[httpx.Response]:
         """Send with retries for transient failures (`policy`, default the provider's); yields a 2xx
-        response or raises `ProviderError`."""
+        response or raises `ProviderError`. `follow_redirects`: for downloads only (assets often live
+        on a CDN), each hop checked by `refuse_redirect`."""
         policy = policy or self.policy
         attempt = 0
         while True:
@@ -104,6 +109,8 @@ class HttpProvider(VideoProvider):
             try:
                 request = self._client.build_request(method, path, **kwargs)
                 response = self._client.send(request, stream=stream)
+                if follow_redirects:
+                    response = self._follow(response, stream=stream)
             except httpx.HTTPError as exc:
                 if not (is_transient_error(exc, idempotent=idempotent) and policy.should_retry(attempt)):
                     unreachable = ProviderNotStarted if never_sent(exc) else ProviderUnavailable
@@ -137,6 +144,18 @@ class HttpProvider(VideoProvider):
             self._sleep(policy.delay(attempt, retry_after))
             attempt += 1
 
+    def _follow(self, response: httpx.Response, *, stream: bool) -> httpx.Response:
+        """Follow a download's redirects, refusing a hop that leaves for a private address."""
+        for _ in range(MAX_REDIRECTS):
+            target = response.next_request
+            if not response.is_redirect or target is None:
+                return response
+            response.close()
+            refuse_redirect(response.request.url, target.url, allow_private=self.private_redirects)
+            response = self._client.send(target, stream=stream)
+        response.close()
+        raise ProviderRefused(f"The provider's download redirected more than {MAX_REDIRECTS} times.")
+
     def _json(
         self, method: str, path: str, *, idempotent: bool, policy: RetryPolicy | None = None, **kwargs: Any
     ) -> Any:
@@ -163,7 +182,9 @@ class HttpProvider(VideoProvider):
             out.seek(0)
             out.truncate()
             try:
-                with self._request("GET", path, idempotent=True, stream=True, params=params) as response:
+                with self._request(
+                    "GET", path, idempotent=True, stream=True, follow_redirects=True, params=params
+                ) as response:
                     written = 0
                     for chunk in response.iter_bytes(1 << 20):
                         out.write(chunk)

@@ -278,3 +278,14 @@ def test_the_dashboard_shows_no_tracebacks_in_the_browser() -> None:
 
     config = tomllib.loads((Path(__file__).parents[2] / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+@pytest.mark.parametrize(("raw", "allowed"), [(None, False), ("off", False), ("on", True), (" ON ", True)])
+def test_private_redirects_switch(raw: str | None, allowed: bool) -> None:
+    environ = {} if raw is None else {"MIMIO_PRIVATE_REDIRECTS": raw}
+    assert load_settings(environ=environ).private_redirects is allowed
+
+
+def test_private_redirects_takes_only_on_or_off() -> None:
+    with pytest.raises(ConfigError, match=r"^MIMIO_PRIVATE_REDIRECTS must be on or off, got 'yes'$"):
+        load_settings(environ={"MIMIO_PRIVATE_REDIRECTS": "yes"})

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
 from mimio_core.models import CheckedReference
@@ -20,6 +21,7 @@ from mimio_core.providers.base import (
     StartedJob,
 )
 from mimio_core.providers.mimio import MimioProvider
+from mimio_core.providers.redirects import redirect_problem
 from mimio_core.providers.retry import RetryPolicy
 from tests.fake_api import FakeApi, Reply, Seen
 
@@ -408,3 +410,65 @@ def test_health(api, provider, status, healthy):
 def test_base_url_trailing_slash_is_dropped(api, provider):
     assert provider.base_url == api.url.rstrip("/")
     assert provider.name == "mimio"
+
+
+# --- redirects: only downloads follow them, never into the server's own network ---------------------
+
+
+def test_a_redirect_on_create_is_not_followed(api, provider):
+    api.script("POST", "/api/videos/create", Reply(307, b"", headers={"Location": "/elsewhere"}))
+    with pytest.raises(ProviderUnavailable, match="HTTP 307"):
+        provider.create(JobRequest(prompt="a fox", model="sora-2", size="1280x720", seconds=4))
+    assert [seen.path for seen in api.seen] == ["/api/videos/create"]
+
+
+def test_a_download_follows_a_redirect_on_the_providers_host(api, provider):
+    api.script("GET", "/api/videos/job-1/download", Reply(302, b"", headers={"Location": "/assets/job-1"}))
+    api.script("GET", "/assets/job-1", Reply(body=VIDEO))
+    out = io.BytesIO()
+    assert provider.download("job-1", out) == len(VIDEO)
+    assert out.getvalue() == VIDEO
+
+
+@pytest.mark.parametrize("private_redirects", [False, True])
+def test_a_download_redirected_to_a_local_address_elsewhere_is_refused_unless_allowed(
+    api, sleeps, private_redirects
+):
+    port = httpx.URL(api.url).port
+    api.script(
+        "GET",
+        "/api/videos/job-1/download",
+        Reply(302, b"", headers={"Location": f"http://localhost:{port}/internal"}),
+    )
+    api.script("GET", "/internal", Reply(body=VIDEO))
+    provider = MimioProvider(api.url, private_redirects=private_redirects, sleep=sleeps.append)
+    out = io.BytesIO()
+    try:
+        if private_redirects:
+            assert provider.download("job-1", out) == len(VIDEO)
+        else:
+            with pytest.raises(ProviderRefused) as refused:
+                provider.download("job-1", out)
+            assert str(refused.value).startswith(
+                "The provider's download was refused: a redirect to localhost (127.0.0.1"
+            )
+            assert "/internal" not in [seen.path for seen in api.seen]  # never asked
+    finally:
+        provider.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("http://169.254.169.254/latest/meta-data", "a private or local address"),  # cloud metadata
+        ("http://10.1.2.3/x", "a private or local address"),
+        ("http://[::1]:8080/x", "a private or local address"),
+        ("http://100.64.0.1/x", "a private or local address"),  # shared address space
+        ("file:///etc/passwd", "a redirect to a 'file' URL"),
+        ("https://93.184.216.34/video.mp4", None),  # a public address
+        ("https://provider.test/other", None),  # the provider's own host
+    ],
+)
+def test_redirect_targets(target, problem):
+    found = redirect_problem(httpx.URL("https://provider.test/v"), httpx.URL(target), allow_private=False)
+    assert (found is None) if problem is None else (problem in found), found
