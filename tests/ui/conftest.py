@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from mimio_core.runtime import Runtime
 from mimio_core.ui.runtime import close_runtime, get_runtime
+from tests.shown import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,4 +45,4 @@ def texts(at: AppTest) -> str:
     """Everything the page says in markdown, captions, errors and infos, as a person reads it (markdown
     escapes removed), for assertions."""
     parts = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.info, *at.warning)]
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
+    return shown("\n".join(str(p) for p in parts))

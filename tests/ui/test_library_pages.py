@@ -37,6 +37,27 @@ def test_empty_library_says_what_to_do(app: AppTest) -> None:
     )
 
 
+def test_a_providers_error_text_is_shown_literally_on_the_card(app: AppTest, runtime: Runtime) -> None:
+    assert runtime.embedded_server is not None
+    runtime.embedded_server.service.faults.update(
+        {
+            "outcomes": [
+                {
+                    "prompt_contains": "crafted",
+                    "outcome": "error",
+                    "message": "[Claim free credits](http://evil) ![x](http://evil/pixel.png) :red[alarm]",
+                }
+            ]
+        }
+    )
+    make_videos(runtime, "a crafted failure")
+    app.switch_page("app_pages/my_videos.py").run()
+    assert not app.exception
+    (error,) = [e.value for e in app.error]
+    assert "](" not in error and "![" not in error and ":red[" not in error, error
+    assert "[Claim free credits](http://evil) ![x](http://evil/pixel.png) :red[alarm]" in texts(app)
+
+
 def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime) -> None:
     refuse(runtime, "forbidden")
     make_videos(runtime, "a calm lake", "a forbidden scene", "a busy street")
