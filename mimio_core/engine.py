@@ -494,6 +494,8 @@ class Engine:
                     thumbnail_path=stored.thumbnail_key,
                 ):
                     log.info("video %s completed: %s", video.id, stored.key)
+                    # stored here now: the provider's copy (and the prompt it keeps) is not needed
+                    self._delete_job(video.external_video_id)
                 else:
                     self._drop_orphan(video.id, stored)
                 return

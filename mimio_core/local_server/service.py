@@ -365,7 +365,14 @@ class LocalVideoService:
         if job is None:
             return False
         video = self.video_file(job_id)
-        for path in (self._job_file(job_id), video, video.with_suffix(".webp"), self._reference_file(job_id)):
+        lock = self.work_dir / "jobs" / f"{job_id}.lock"
+        for path in (
+            self._job_file(job_id),
+            video,
+            video.with_suffix(".webp"),
+            self._reference_file(job_id),
+            lock,
+        ):
             path.unlink(missing_ok=True)
         return True
 

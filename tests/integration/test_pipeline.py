@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from mimio_core.engine import as_variations
 from mimio_core.models import ReferenceUpload, VideoRequest, VideoStatus
 from mimio_core.validation import validate_request
@@ -32,6 +34,21 @@ def test_single_video_completes_with_a_playable_mp4(harness: Harness) -> None:
     (done,) = engine.wait([video.id], timeout=60)
     assert_completed(harness, [done], "1280x720", 4)
     assert harness.stats()["requests"]["create"] == 1
+
+
+def test_a_stored_video_leaves_no_copy_at_the_provider(harness: Harness) -> None:
+    engine = harness.engine().start()
+    (video,) = engine.submit([valid(prompt="a reference kept nowhere else", seconds=4, size="1280x720")])
+    (done,) = engine.wait([video.id], timeout=60)
+    assert done.status is VideoStatus.COMPLETED, done.error
+    job = done.external_video_id
+    deadline = time.monotonic() + 10
+    while harness.stats()["requests"].get("delete") != 1:
+        assert time.monotonic() < deadline, harness.stats()
+        time.sleep(0.05)
+    work = harness.server.service.work_dir
+    assert [path.name for path in work.rglob(f"{job}*")] == []  # no MP4, job file (prompt) or lock
+    assert (harness.settings.data_dir / "files" / done.storage_path).is_file()  # ours stays
 
 
 def test_three_variations_use_one_create_variations_call(harness: Harness) -> None:
