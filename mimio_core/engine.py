@@ -349,6 +349,7 @@ class Engine:
             self._done(v.id for v in group)
 
     def _past_deadline(self, video: TrackedVideo) -> bool:
+        """Whether the video has been processing longer than MIMIO_TIMEOUT (since its claim)."""
         started = video.started_at.timestamp() if video.started_at else time.time()
         return time.time() - started > self.settings.timeout
 
@@ -413,11 +414,9 @@ class Engine:
 
     # watching provider jobs
     def _watch(self, videos: list[TrackedVideo]) -> None:
-        now = time.time()
         in_time = []
         for video in videos:
-            started = video.started_at.timestamp() if video.started_at else now
-            if now - started > self.settings.timeout:
+            if self._past_deadline(video):
                 self._fail(
                     video,
                     f"Timed out after {_minutes(self.settings.timeout)} waiting for the provider. "
