@@ -388,16 +388,17 @@ class Engine:
         further than that) and an image or video; else `InvalidReference`."""
         if not is_own_reference(video.user_id, key):
             raise InvalidReference(f"its reference {key!r} is not one of this video's owner's uploads")
-        limit, data = self.settings.max_reference_bytes, bytearray()
+        limit, buffer = self.settings.max_reference_bytes, bytearray()
         for chunk in self.files.open_chunks(key):
-            data += chunk
-            if len(data) > limit:
+            buffer += chunk
+            if len(buffer) > limit:
                 raise InvalidReference(f"its reference is larger than {limit / 1_048_576:g} MB")
-        mime, description = detect_type(bytes(data))
+        data = bytes(buffer)  # one copy, shared by the type check and the request
+        mime, description = detect_type(data)
         if mime not in IMAGE_MIMES and mime not in VIDEO_MIMES:
             raise InvalidReference(f"its reference is {description}, not an image or a video")
         kind = "video" if mime in VIDEO_MIMES else "image"
-        return CheckedReference(name=Path(key).name, data=bytes(data), mime=mime, kind=kind)
+        return CheckedReference(name=Path(key).name, data=data, mime=mime, kind=kind)
 
     def _job_request(self, video: TrackedVideo) -> JobRequest:
         reference = None
