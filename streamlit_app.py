@@ -6,6 +6,7 @@ import streamlit as st
 from mimio_core.ui.auth import account_menu, sign_in_page
 from mimio_core.ui.projects import active_project_selector
 from mimio_core.ui.runtime import provider_answers, runtime_or_explain, user_session, workspace_or_explain
+from mimio_core.ui.text import plain
 
 st.set_page_config(page_title="Mimio", page_icon=":material/movie:", layout="wide")
 
@@ -36,11 +37,13 @@ with st.sidebar:
     else:
         account_menu(user_session(runtime), workspace.email)
     active_project_selector(workspace)
-    answers = provider_answers(runtime, runtime.provider_description)
-    st.caption(
-        f":material/{'cloud_done' if answers else 'cloud_off'}: {runtime.provider_description}"
-        f" · {'answering' if answers else 'not answering'}"
-    )
+    for name in runtime.provider.members:
+        description = runtime.describe(name)
+        answers = provider_answers(runtime, name, description)
+        st.caption(
+            f":material/{'cloud_done' if answers else 'cloud_off'}: {plain(description)}"
+            f" · {'answering' if answers else 'not answering'}"
+        )
     st.caption(f":material/database: {runtime.storage_description}")
 
 navigation.run()

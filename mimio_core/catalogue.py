@@ -9,17 +9,32 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
+from mimio_core.request_template import RequestTemplate, parse_template
+
 ReferenceKind = Literal["image", "video"]
-ProviderKind = Literal["local", "mimio", "openai"]
+ProviderKind = Literal["local", "mimio", "openai", "fal", "replicate"]
+# platforms hosting many models, each behind its own endpoint: their entries carry a request template
+HOSTED: frozenset[ProviderKind] = frozenset({"fal", "replicate"})
 BUILTIN_FILE = Path(__file__).with_name("catalogue.jsonl")
 SIZE = re.compile(r"([1-9][0-9]{1,4})x([1-9][0-9]{1,4})")
-FIELDS = {"name", "label", "providers", "sizes", "seconds", "references", "price_per_second"}
+FIELDS = {
+    "name",
+    "label",
+    "providers",
+    "sizes",
+    "seconds",
+    "references",
+    "price_per_second",
+    "price_per_video",
+    "request",
+    "source",
+}
 
 
 class CatalogueError(ValueError):
@@ -37,6 +52,11 @@ class ModelSpec:
     reference_kinds: frozenset[ReferenceKind] = frozenset({"image"})
     providers: frozenset[ProviderKind] = frozenset({"local", "mimio", "openai"})
     price_per_second: MappingProxyType[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # flat prices of whole videos, by size then seconds, where a platform prices per video
+    price_per_video: MappingProxyType[str, MappingProxyType[int, float]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    request: RequestTemplate | None = None  # how a request becomes a hosted model's input
 
     @property
     def default_size(self) -> str:
@@ -48,8 +68,31 @@ class ModelSpec:
 
     def cost(self, size: str, seconds: int) -> float | None:
         """Estimated list price of one video, or None when no price is known."""
+        flat = self.price_per_video.get(size, {}).get(seconds)
+        if flat is not None:
+            return round(flat, 2)
         price = self.price_per_second.get(size)
         return None if price is None else round(price * seconds, 2)
+
+
+def _flat_prices(
+    value: Any, sizes: list[str], seconds: list[int]
+) -> MappingProxyType[str, MappingProxyType[int, float]]:
+    """`{"1280x720": {"6": 0.28, "10": 0.56}}`: what one whole video of a size and length costs."""
+    problem = ValueError(
+        "'price_per_video' must map sizes of this model to {\"<seconds>\": price} for its durations"
+    )
+    if not isinstance(value, dict) or not set(value) <= set(sizes):
+        raise problem
+    flat = {}
+    for size, by_length in value.items():
+        if not isinstance(by_length, dict) or not all(
+            key.isdigit() and int(key) in seconds and isinstance(price, int | float) and price >= 0
+            for key, price in by_length.items()
+        ):
+            raise problem
+        flat[size] = MappingProxyType({int(key): float(price) for key, price in by_length.items()})
+    return MappingProxyType(flat)
 
 
 def _spec(entry: Any) -> ModelSpec:
@@ -83,14 +126,24 @@ def _spec(entry: Any) -> ModelSpec:
     references = entry.get("references", ["image"])
     if not isinstance(references, list) or not set(references) <= set(get_args(ReferenceKind)):
         raise ValueError('\'references\' must list "image" and/or "video"')
-    providers = entry.get("providers", list(get_args(ProviderKind)))
+    providers = entry.get("providers", ["local", "mimio", "openai"])
     if not isinstance(providers, list) or not providers or not set(providers) <= set(get_args(ProviderKind)):
         raise ValueError(f"'providers' must list some of {', '.join(get_args(ProviderKind))}")
+    hosted = set(providers) & HOSTED
+    if hosted and len(providers) > 1:
+        raise ValueError("'providers': a fal or replicate model has one provider (its endpoint is theirs)")
+    if hosted and "request" not in entry:
+        raise ValueError(f"'request' is required for a {providers[0]} model (its endpoint and input fields)")
+    if "request" in entry and not hosted:
+        raise ValueError("'request' is only for fal and replicate models")
+    if not isinstance(entry.get("source", ""), str):
+        raise ValueError("'source' must be the URL of the model's page")
     prices = entry.get("price_per_second", {})
     if not isinstance(prices, dict) or not all(
         size in sizes and isinstance(price, int | float) and price >= 0 for size, price in prices.items()
     ):
         raise ValueError("'price_per_second' must map sizes of this model to prices of 0 or more")
+    flat = _flat_prices(entry.get("price_per_video", {}), sizes, seconds)
     return ModelSpec(
         name=name.strip(),
         label=str(entry.get("label") or name).strip(),
@@ -99,6 +152,8 @@ def _spec(entry: Any) -> ModelSpec:
         reference_kinds=frozenset(references),
         providers=frozenset(providers),
         price_per_second=MappingProxyType({size: float(price) for size, price in prices.items()}),
+        price_per_video=flat,
+        request=parse_template(entry["request"], tuple(sizes)) if hosted else None,
     )
 
 
@@ -132,6 +187,21 @@ def load_catalogue(extra: Path | None = None) -> Mapping[str, ModelSpec]:
 def models_for(catalogue: Mapping[str, ModelSpec], provider: ProviderKind) -> Mapping[str, ModelSpec]:
     """The models a provider kind offers, in catalogue order."""
     return MappingProxyType({name: spec for name, spec in catalogue.items() if provider in spec.providers})
+
+
+def route_models(
+    catalogue: Mapping[str, ModelSpec], active: Sequence[ProviderKind]
+) -> dict[str, ProviderKind]:
+    """Each model some active provider offers -> the first such provider (the default one first);
+    ordered by provider, then as in the catalogue, so the form groups them."""
+    first = {name: next((p for p in active if p in spec.providers), None) for name, spec in catalogue.items()}
+    return {name: kind for kind in active for name, provider in first.items() if provider == kind}
+
+
+def stand_in_models(catalogue: Mapping[str, ModelSpec]) -> Mapping[str, ModelSpec]:
+    """What the embedded server can render: every model of the APIs it implements (its own, the
+    Mimio API, the OpenAI Videos API); hosted models need their platform."""
+    return MappingProxyType({name: spec for name, spec in catalogue.items() if not spec.providers & HOSTED})
 
 
 MODELS: Mapping[str, ModelSpec] = load_catalogue()

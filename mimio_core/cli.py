@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -20,7 +21,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from mimio_core.batch_file import BatchFileError, read_batch_file
-from mimio_core.catalogue import CatalogueError, load_catalogue
+from mimio_core.catalogue import CatalogueError, ProviderKind, load_catalogue, route_models
 from mimio_core.config import ConfigError, Settings, load_settings
 from mimio_core.engine import as_variations
 from mimio_core.local_server.runner import serve_forever
@@ -72,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
 
     commands.add_parser("worker", help="run the engine alone until interrupted")
+
+    models = commands.add_parser("models", help="list the models the active providers offer")
+    models.add_argument("--provider", choices=get_args(ProviderKind), help="only this provider's models")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -99,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     if args.command == "list":
         return _list(settings, args)
+    if args.command == "models":
+        return _models(settings, args)
     try:
         if args.command == "serve-local":  # a stand-in for any provider: it renders every known model
             catalogue = load_catalogue(settings.catalogue_file)
@@ -253,6 +260,52 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
             v.error or "",
         )
     out.print(table if videos else 'No videos yet: try `python -m mimio_core create "a prompt"`.')
+    return EXIT_OK
+
+
+def _models(settings: Settings, args: argparse.Namespace) -> int:
+    """The models a person can ask for with this configuration, each with the provider serving it."""
+    try:
+        catalogue = load_catalogue(settings.catalogue_file)
+    except CatalogueError as exc:
+        err.print(f"[red]Configuration error:[/red] {exc}")
+        return EXIT_BAD_INPUT
+    routes = route_models(catalogue, settings.active_providers)
+    rows = [
+        {
+            "name": name,
+            "label": catalogue[name].label,
+            "provider": provider,
+            "sizes": list(catalogue[name].sizes),
+            "seconds": list(catalogue[name].seconds),
+            "references": sorted(catalogue[name].reference_kinds),
+            "price": {
+                size: {str(s): catalogue[name].cost(size, s) for s in catalogue[name].seconds}
+                for size in catalogue[name].sizes
+            },
+        }
+        for name, provider in routes.items()
+        if args.provider in (None, provider)
+    ]
+    if args.json:
+        out.print_json(json.dumps(rows))
+        return EXIT_OK
+    if not rows:
+        err.print(f"No active provider {args.provider!r}: see README, Providers and models.")
+        return EXIT_BAD_INPUT
+    table = Table("name", "label", "provider", "sizes", "seconds", "references", "price of the default")
+    for row, spec in ((row, catalogue[str(row["name"])]) for row in rows):
+        cost = spec.cost(spec.default_size, spec.default_seconds)
+        table.add_row(
+            spec.name,
+            spec.label,
+            str(row["provider"]),
+            ", ".join(spec.sizes),
+            ", ".join(str(s) for s in spec.seconds),
+            ", ".join(sorted(spec.reference_kinds)),
+            "unknown" if cost is None else f"${cost:.2f} ({spec.default_size}, {spec.default_seconds} s)",
+        )
+    out.print(table)
     return EXIT_OK
 
 

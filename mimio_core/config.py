@@ -35,19 +35,50 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MIMIO_PROVIDER",
         None,
-        "`local` (embedded server), `mimio` (a Mimio API server) or `openai` (an OpenAI-compatible "
-        "Videos API). Unset: `mimio` when MIMIO_API_URL is set, `openai` when MIMIO_OPENAI_BASE_URL is "
-        "set, else `local`.",
+        "Whose models come first in the form and serve a model two providers offer: `local`, `mimio`, "
+        "`openai`, `fal` or `replicate` (it must be active). Unset: the first active of mimio, openai, "
+        "fal, replicate, else `local`.",
     ),
-    Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server (provider `mimio`)."),
+    Setting(
+        "MIMIO_LOCAL",
+        "on",
+        "`off`: no embedded video server and no Local preview model (it is on beside the others).",
+    ),
+    Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server: activates provider `mimio`."),
     Setting(
         "MIMIO_OPENAI_BASE_URL",
         None,
-        "Base URL of an OpenAI-compatible Videos API, ending in /v1 (provider `openai`). "
-        "Unset: the embedded server's own /v1.",
+        "Base URL of an OpenAI-compatible Videos API (a gateway such as LiteLLM), ending in /v1: "
+        "activates provider `openai`.",
     ),
     Setting(
         "MIMIO_OPENAI_API_KEY", None, "Bearer key for that gateway (a secret: environment or st.secrets)."
+    ),
+    Setting(
+        "FAL_KEY", None, "A fal.ai API key: activates provider `fal` (a secret: environment or st.secrets)."
+    ),
+    Setting(
+        "MIMIO_FAL_QUEUE_URL", "https://queue.fal.run", "fal's queue API (change it for a proxy or tests)."
+    ),
+    Setting(
+        "MIMIO_FAL_STORAGE_URL",
+        "https://rest.alpha.fal.ai",
+        "fal's file storage, where references too big for a data URI are uploaded.",
+    ),
+    Setting(
+        "REPLICATE_API_TOKEN",
+        None,
+        "A Replicate API token: activates provider `replicate` (a secret: environment or st.secrets).",
+    ),
+    Setting(
+        "MIMIO_REPLICATE_BASE_URL",
+        "https://api.replicate.com/v1",
+        "Replicate's HTTP API (change it for a proxy or tests).",
+    ),
+    Setting(
+        "MIMIO_STATUS_RATE",
+        "5",
+        "Status requests per second at most, per provider (fal and Replicate ask one request per job).",
     ),
     Setting(
         "MIMIO_CATALOGUE_FILE",
@@ -100,9 +131,28 @@ class SupabaseSettings:
     signed_url_seconds: int = 3600
 
 
+# the setting that activates each remote provider
+PROVIDER_KEYS: dict[ProviderKind, str] = {
+    "mimio": "MIMIO_API_URL, the Mimio video API server's address",
+    "openai": "MIMIO_OPENAI_BASE_URL, the gateway's address ending in /v1",
+    "fal": "FAL_KEY, a fal.ai API key",
+    "replicate": "REPLICATE_API_TOKEN, a Replicate API token",
+}
+
+
+@dataclass(frozen=True)
+class HostedSettings:
+    """Where a hosting platform (fal, Replicate) is reached; the key stays out of repr."""
+
+    key: str = field(repr=False)
+    base_url: str = ""
+    storage_url: str = ""  # fal: where uploads go; Replicate uploads through its API
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Validated configuration; build it with `load_settings`."""
+    """Validated configuration; build it with `load_settings`. `provider` is the default provider:
+    its models come first, and it serves a model that two active providers offer."""
 
     provider: ProviderKind
     api_url: str | None
@@ -121,6 +171,23 @@ class Settings:
     log_level: str
     private_redirects: bool = False
     supabase: SupabaseSettings | None = None  # None: SQLite, local files and the one local user
+    local: bool = True  # the embedded server and its Local preview model
+    fal: HostedSettings | None = None
+    replicate: HostedSettings | None = None
+    status_rate: float = 5.0
+
+    @property
+    def active_providers(self) -> tuple[ProviderKind, ...]:
+        """Every provider whose settings are present, the default first."""
+        present: dict[ProviderKind, bool] = {
+            "mimio": self.api_url is not None,
+            "openai": self.openai_base_url is not None,
+            "fal": self.fal is not None,
+            "replicate": self.replicate is not None,
+            "local": self.local,
+        }
+        others = tuple(kind for kind, on in present.items() if on and kind != self.provider)
+        return (self.provider, *others)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (tests and the CLI use this)."""
@@ -223,6 +290,20 @@ def _supabase(raw: Callable[[str], str | None]) -> SupabaseSettings | None:
     return SupabaseSettings(url, anon_key, service_key, seconds)
 
 
+def _hosted(
+    raw: Callable[[str], str | None], key_name: str, url_name: str, storage_name: str | None = None
+) -> HostedSettings | None:
+    """A hosting platform's settings when its key is set; its URLs have defaults."""
+    key = (raw(key_name) or "").strip()
+    if not key:
+        return None
+    base_url = _url(url_name, raw(url_name) or "")
+    storage_url = _url(storage_name, raw(storage_name) or "") if storage_name else None
+    if base_url is None:
+        raise ConfigError(f"{url_name} is empty: leave it unset for the default")
+    return HostedSettings(key, base_url, storage_url or "")
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
 ) -> Settings:
@@ -242,15 +323,25 @@ def load_settings(
 
     api_url = get("MIMIO_API_URL", _url)
     openai_base_url = get("MIMIO_OPENAI_BASE_URL", _url)
-    provider = get("MIMIO_PROVIDER", _provider)
-    if provider is None:
-        if api_url and openai_base_url:
-            raise ConfigError(
-                "Both MIMIO_API_URL and MIMIO_OPENAI_BASE_URL are set: choose one with MIMIO_PROVIDER"
-            )
-        provider = "mimio" if api_url else "openai" if openai_base_url else "local"
-    if provider == "mimio" and not api_url:
-        raise ConfigError("MIMIO_PROVIDER=mimio needs MIMIO_API_URL, the Mimio video API server's address")
+    fal = _hosted(raw, "FAL_KEY", "MIMIO_FAL_QUEUE_URL", "MIMIO_FAL_STORAGE_URL")
+    replicate = _hosted(raw, "REPLICATE_API_TOKEN", "MIMIO_REPLICATE_BASE_URL")
+    local = get("MIMIO_LOCAL", _switch)
+    present: dict[ProviderKind, bool] = {
+        "mimio": api_url is not None,
+        "openai": openai_base_url is not None,
+        "fal": fal is not None,
+        "replicate": replicate is not None,
+    }
+    provider = get("MIMIO_PROVIDER", _provider) or next((kind for kind, on in present.items() if on), "local")
+    if provider == "local" and not local:
+        raise ConfigError(
+            "MIMIO_LOCAL=off but no other provider is set: set FAL_KEY, REPLICATE_API_TOKEN, "
+            "MIMIO_API_URL or MIMIO_OPENAI_BASE_URL"
+            if not any(present.values())
+            else "MIMIO_PROVIDER=local but MIMIO_LOCAL=off"
+        )
+    if provider != "local" and not present[provider]:
+        raise ConfigError(f"MIMIO_PROVIDER={provider} needs {PROVIDER_KEYS[provider]}")
     catalogue_file = raw("MIMIO_CATALOGUE_FILE")
     return Settings(
         provider=provider,
@@ -272,4 +363,8 @@ def load_settings(
         log_level=get("MIMIO_LOG_LEVEL", _log_level),
         private_redirects=get("MIMIO_PRIVATE_REDIRECTS", _switch),
         supabase=_supabase(raw),
+        local=local,
+        fal=fal,
+        replicate=replicate,
+        status_rate=get("MIMIO_STATUS_RATE", _positive(float)),
     )

@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 
-from mimio_core.catalogue import CatalogueError, ModelSpec, load_catalogue, models_for
+from mimio_core.catalogue import CatalogueError, ModelSpec, ProviderKind, load_catalogue, route_models
 from mimio_core.config import Settings
 from mimio_core.engine import Engine
 from mimio_core.local_server.runner import RunningServer, start_in_thread
 from mimio_core.providers.base import VideoProvider
+from mimio_core.providers.fal import FalProvider
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.providers.openai import OpenAIProvider
+from mimio_core.providers.replicate import ReplicateProvider
+from mimio_core.providers.router import ProviderRouter
 from mimio_core.store.base import FileStorage, VideoStore
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.store.sqlite import SQLiteStore
@@ -31,20 +35,30 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     catalogue: Mapping[str, ModelSpec]  # every known model (labels for old records)
-    models: Mapping[str, ModelSpec]  # the ones the active provider offers
+    models: Mapping[str, ModelSpec]  # the ones the active providers offer, the default provider's first
     store: VideoStore
     files: FileStorage
-    provider: VideoProvider
+    provider: ProviderRouter  # every active provider; each model goes to the one serving it
     engine: Engine
     embedded_server: RunningServer | None
     supabase: SupabaseProject | None = None  # None: SQLite, local files and the one local user
 
+    def describe(self, name: str) -> str:
+        """One active provider as the sidebar names it: its label and where it is reached."""
+        provider = self.provider.members[name]
+        if name == "local":
+            return f"{provider.label} (offline, free)"
+        url = httpx.URL(provider.base_url)  # never show credentials written into the URL
+        return f"{provider.label} ({url.copy_with(username=None, password=None)})"
+
+    def provider_of(self, model: str) -> str | None:
+        """The label of the provider that serves a model (None when no active provider does)."""
+        name = self.provider.routes.get(model)
+        return None if name is None else self.provider.members[name].label
+
     @property
     def provider_description(self) -> str:
-        if self.embedded_server:
-            return f"{self.provider.label} (embedded, offline)"
-        url = httpx.URL(self.provider.base_url)  # never show credentials written into the URL
-        return f"{self.provider.label} ({url.copy_with(username=None, password=None)})"
+        return ", ".join(self.describe(name) for name in self.provider.members)
 
     @property
     def storage_description(self) -> str:
@@ -71,40 +85,79 @@ def open_storage(settings: Settings, supabase: SupabaseProject | None) -> tuple[
 
 
 def open_provider(
-    settings: Settings, models: Mapping[str, ModelSpec]
+    settings: Settings, kind: ProviderKind, models: Mapping[str, ModelSpec]
 ) -> tuple[VideoProvider, RunningServer | None]:
-    """The configured provider; the embedded server is started when no remote one is configured."""
+    """One active provider (`models`: the ones it serves); `local` starts the embedded server."""
     options: dict[str, Any] = {
         "timeout": settings.http_timeout,
         "private_redirects": settings.private_redirects,
     }
-    if settings.provider == "mimio":
-        assert settings.api_url is not None  # load_settings refuses mimio without a URL
+    templates = {name: spec.request for name, spec in models.items() if spec.request is not None}
+    if kind == "mimio":
+        assert settings.api_url is not None  # active only with a URL
         return MimioProvider(settings.api_url, **options), None
-    if settings.provider == "openai" and settings.openai_base_url:
+    if kind == "openai":
+        assert settings.openai_base_url is not None
         return OpenAIProvider(settings.openai_base_url, api_key=settings.openai_api_key, **options), None
+    if kind == "fal":
+        assert settings.fal is not None
+        fal = settings.fal
+        return FalProvider(
+            fal.key,
+            templates,
+            base_url=fal.base_url,
+            storage_url=fal.storage_url,
+            status_rate=settings.status_rate,
+            **options,
+        ), None
+    if kind == "replicate":
+        assert settings.replicate is not None
+        return ReplicateProvider(
+            settings.replicate.key,
+            templates,
+            base_url=settings.replicate.base_url,
+            status_rate=settings.status_rate,
+            **options,
+        ), None
     server = start_in_thread(
         settings.data_dir / "local-server",
         latency=settings.local_latency,
         render_slots=settings.local_render_slots,
         models=models,
     )
-    if settings.provider == "openai":  # no gateway configured: the embedded server's own /v1
-        label = "Embedded video server, OpenAI-compatible API"
-        return OpenAIProvider(f"{server.url}/v1", label=label, **options), server
-    return MimioProvider(server.url, label="Embedded video server", **options), server
+    return MimioProvider(server.url, label="Embedded renderer", **options), server
+
+
+def open_providers(
+    settings: Settings, catalogue: Mapping[str, ModelSpec]
+) -> tuple[ProviderRouter, Mapping[str, ModelSpec], RunningServer | None]:
+    """Every active provider behind one router, the models they offer, and the embedded server."""
+    routes = route_models(catalogue, settings.active_providers)
+    members: dict[str, VideoProvider] = {}
+    server = None
+    for kind in settings.active_providers:
+        served = {name: catalogue[name] for name, provider in routes.items() if provider == kind}
+        if not served:
+            raise CatalogueError(f"No model in the catalogue is offered by the {kind!r} provider.")
+        members[kind], started = open_provider(settings, kind, served)
+        server = server or started
+    # the form's labels name the provider: "Veo 3.1 · fal.ai" and "Veo 3.1 · Replicate" differ
+    models = MappingProxyType(
+        {
+            name: replace(catalogue[name], label=f"{catalogue[name].label} · {members[kind].label}")
+            for name, kind in routes.items()
+        }
+    )
+    return ProviderRouter(members, routes, settings.provider), models, server
 
 
 def open_runtime(settings: Settings, *, start_engine: bool = True) -> Runtime:
-    """Load the catalogue, open storage, connect (or start) the provider, and start the engine, which
+    """Load the catalogue, open storage, connect (or start) the providers, and start the engine, which
     resumes unfinished work."""
     catalogue = load_catalogue(settings.catalogue_file)
-    models = models_for(catalogue, settings.provider)
-    if not models:
-        raise CatalogueError(f"No model in the catalogue is offered by the {settings.provider!r} provider.")
     supabase = SupabaseProject(settings.supabase, settings.http_timeout) if settings.supabase else None
     store, files = open_storage(settings, supabase)
-    provider, server = open_provider(settings, models)
+    provider, models, server = open_providers(settings, catalogue)
     engine = Engine(store, files, provider, settings)
     if start_engine:
         engine.start()

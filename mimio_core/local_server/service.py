@@ -24,7 +24,7 @@ from typing import Any
 
 import av
 
-from mimio_core.catalogue import MODELS, ModelSpec, models_for, parse_size
+from mimio_core.catalogue import MODELS, ModelSpec, parse_size, stand_in_models
 from mimio_core.leftovers import remove_stale
 from mimio_core.local_server.faults import Faults
 from mimio_core.local_server.renderer import RenderCancelled, RenderError, RenderSpec, render_video
@@ -93,8 +93,8 @@ class LocalVideoService:
         self.work_dir = work_dir
         self.latency = latency
         self.faults = faults or Faults()
-        # what it renders: the catalogue's local models, or those the app's provider offers
-        self.models = models if models is not None else models_for(MODELS, "local")
+        # what it renders: the models of the APIs it stands in for (its own, Mimio's, OpenAI's /v1)
+        self.models = models if models is not None else stand_in_models(MODELS)
         self.requests: Counter[str] = Counter()
         self.downloads: Counter[str] = Counter()
         self._jobs: dict[str, Job] = {}

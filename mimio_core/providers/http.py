@@ -71,6 +71,7 @@ class HttpProvider(VideoProvider):
         policy: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
         private_redirects: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -84,6 +85,7 @@ class HttpProvider(VideoProvider):
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             follow_redirects=False,  # only downloads follow them, each hop checked (`_follow`)
             headers=dict(headers or {}),
+            auth=auth,
         )
 
     # the one retry loop

@@ -98,6 +98,7 @@ def current_workspace() -> Workspace:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def provider_answers(_runtime: Runtime, provider_description: str) -> bool:
-    """Health check, cached briefly so a rerun does not cost a request each time."""
-    return _runtime.provider.health()
+def provider_answers(_runtime: Runtime, name: str, description: str) -> bool:
+    """Health check of one active provider (`description` keys the cache to where it is reached),
+    cached briefly so a rerun does not cost a request each time."""
+    return _runtime.provider.members[name].health()

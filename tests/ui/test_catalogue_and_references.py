@@ -32,7 +32,7 @@ def test_a_user_added_model_appears_in_the_form_and_is_made(
     monkeypatch.setenv("MIMIO_CATALOGUE_FILE", str(catalogue))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
     at.run()
-    assert "Wide test model" in at.selectbox(key="single-model").options
+    assert "Wide test model · Embedded renderer" in at.selectbox(key="single-model").options
     at.selectbox(key="single-model").set_value("wide-local").run()
     assert at.selectbox(key="single-size").options == ["1280x720"]
     assert "Estimated cost: $1.00 at list price" in texts(at)

@@ -10,6 +10,7 @@ from mimio_core.runtime import Runtime
 from mimio_core.ui.runtime import get_runtime
 from mimio_core.ui.text import plain
 from tests.media import mp4_bytes, png_bytes
+from tests.shown import shown
 from tests.ui.conftest import ROOT, texts
 
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00\x01\x00\x00\x00" + b"\x00" * 200
@@ -20,8 +21,15 @@ def test_single_page_shows_every_field_and_the_sidebar(app: AppTest, runtime: Ru
     assert {w.label for w in app.selectbox} >= {"Model", "Size", "Duration", "Project", "Active project"}
     assert app.text_area(key="single-prompt").max_chars == 2000
     assert app.selectbox(key="single-size").options == ["720x1280", "1280x720"]
-    sidebar = "\n".join(c.value for c in app.sidebar.caption)
-    assert "Embedded video server (embedded, offline) · answering" in sidebar
+    # every active provider's models, grouped by provider and named with it; the default one's first
+    assert app.selectbox(key="single-model").options == [
+        "Sora 2 · Mimio video API",
+        "Sora 2 Pro · Mimio video API",
+        "Local preview · Embedded renderer",
+    ]
+    sidebar = shown("\n".join(c.value for c in app.sidebar.caption))
+    assert f"Mimio video API ({runtime.provider.members['mimio'].base_url}) · answering" in sidebar
+    assert "Embedded renderer (offline, free) · answering" in sidebar
     assert "SQLite and local files" in sidebar
     assert "Estimated cost: $0.80 at list price" in texts(app)
 

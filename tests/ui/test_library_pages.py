@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from mimio_core.local_server.runner import RunningServer
 from mimio_core.models import LOCAL_USER_ID, VideoRequest, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.validation import validate_request
@@ -14,7 +15,9 @@ from tests.ui.conftest import texts
 def make_videos(runtime: Runtime, *prompts: str, project_id: str | None = None) -> list:
     requests = [
         validate_request(
-            VideoRequest(prompt=p, seconds=4, project_id=project_id), max_reference_bytes=1 << 20
+            VideoRequest(prompt=p, seconds=4, project_id=project_id),
+            max_reference_bytes=1 << 20,
+            models=runtime.models,
         )
         for p in prompts
     ]
@@ -22,9 +25,8 @@ def make_videos(runtime: Runtime, *prompts: str, project_id: str | None = None) 
     return runtime.engine.wait([v.id for v in videos], timeout=90)
 
 
-def refuse(runtime: Runtime, word: str) -> None:
-    assert runtime.embedded_server is not None
-    runtime.embedded_server.service.faults.update(
+def refuse(api_server: RunningServer, word: str) -> None:
+    api_server.service.faults.update(
         {"outcomes": [{"prompt_contains": word, "outcome": "refuse", "message": "content policy"}]}
     )
 
@@ -37,9 +39,10 @@ def test_empty_library_says_what_to_do(app: AppTest) -> None:
     )
 
 
-def test_a_providers_error_text_is_shown_literally_on_the_card(app: AppTest, runtime: Runtime) -> None:
-    assert runtime.embedded_server is not None
-    runtime.embedded_server.service.faults.update(
+def test_a_providers_error_text_is_shown_literally_on_the_card(
+    app: AppTest, runtime: Runtime, api_server: RunningServer
+) -> None:
+    api_server.service.faults.update(
         {
             "outcomes": [
                 {
@@ -58,8 +61,8 @@ def test_a_providers_error_text_is_shown_literally_on_the_card(app: AppTest, run
     assert "[Claim free credits](http://evil) ![x](http://evil/pixel.png) :red[alarm]" in texts(app)
 
 
-def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime) -> None:
-    refuse(runtime, "forbidden")
+def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime, api_server: RunningServer) -> None:
+    refuse(api_server, "forbidden")
     make_videos(runtime, "a calm lake", "a forbidden scene", "a busy street")
     app.switch_page("app_pages/my_videos.py").run()
     assert not app.exception
@@ -85,10 +88,12 @@ def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime) -> None:
     assert [b.label for b in app.get("download_button")] == ["Export CSV"]
 
 
-def test_retry_a_failed_video_from_the_library(app: AppTest, runtime: Runtime) -> None:
-    refuse(runtime, "flaky")
+def test_retry_a_failed_video_from_the_library(
+    app: AppTest, runtime: Runtime, api_server: RunningServer
+) -> None:
+    refuse(api_server, "flaky")
     (failed,) = make_videos(runtime, "a flaky scene")
-    runtime.embedded_server.service.faults.clear()
+    api_server.service.faults.clear()
     app.switch_page("app_pages/my_videos.py").run()
     app.button(key=f"retry-library-{failed.id}").click().run()
     assert runtime.store.get_video(failed.id).status in (VideoStatus.QUEUED, VideoStatus.PROCESSING)

@@ -1,0 +1,185 @@
+"""fal.ai's queue API: submit to a model's endpoint, poll the request, fetch its result.
+
+Docs: https://docs.fal.ai/model-apis/model-endpoints/queue and
+https://docs.fal.ai/model-apis/errors. The URLs a submit returns use only the app's `owner/alias`,
+not the endpoint's sub-path (`.../kling-video/requests/{id}`, not `.../text-to-video/requests/{id}`),
+so the job id is the returned request path; status, result and cancel hang off it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from mimio_core.models import CheckedReference
+from mimio_core.providers.base import JobRequest, JobState, JobStatus, ProviderError, ProviderRefused
+from mimio_core.providers.hosted import HostedProvider
+from mimio_core.providers.http import POLL_ONCE, error_detail
+from mimio_core.request_template import RequestTemplate, output_url
+
+log = logging.getLogger(__name__)
+
+POLICY_TYPES = frozenset({"content_policy_violation"})
+
+
+def app_of(endpoint: str) -> str:
+    """`fal-ai/kling-video/v2.1/standard/text-to-video` -> `fal-ai/kling-video` (owner/alias)."""
+    return "/".join(endpoint.split("/")[:2])
+
+
+def fal_failure(response: httpx.Response) -> str:
+    """A finished request's error as a person should read it: a content-policy refusal says so.
+
+    fal answers either `{"detail": "<text>", "error_type": ...}` (infrastructure) or
+    `{"detail": [{"loc", "msg", "type"}]}` (the model refused its input):
+    https://docs.fal.ai/model-apis/errors"""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):
+        items = [item for item in detail if isinstance(item, dict)]
+        if any(item.get("type") in POLICY_TYPES for item in items):
+            reasons = "; ".join(str(item.get("msg") or "no reason given") for item in items)
+            return f"Refused by fal's content policy: {reasons}"
+        return "fal could not make the video: " + "; ".join(
+            f"{item.get('msg') or 'no reason given'} ({item.get('type') or 'error'})" for item in items
+        )
+    error_type = (body.get("error_type") if isinstance(body, dict) else None) or response.headers.get(
+        "x-fal-error-type"
+    )
+    message = error_detail(response)
+    return f"fal could not make the video: {message}" + (f" ({error_type})" if error_type else "")
+
+
+class FalProvider(HostedProvider):
+    """Adapter for fal.ai's queue API (`Authorization: Key ...`)."""
+
+    name = "fal"
+    # "Some models also accept data URIs ... URLs are the universal format": only small references go
+    # inline, others to fal's CDN first (https://docs.fal.ai/documentation/model-apis/fal-cdn)
+    data_uri_limit = 256 * 1024
+
+    def __init__(
+        self,
+        key: str,
+        templates: dict[str, RequestTemplate],
+        *,
+        base_url: str = "https://queue.fal.run",
+        storage_url: str = "https://rest.alpha.fal.ai",
+        label: str = "fal.ai",
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            base_url,
+            label=label,
+            auth_header=f"Key {key}",
+            templates=templates,
+            auth_urls=[storage_url],
+            **options,
+        )
+        self.storage_url = storage_url.rstrip("/")
+
+    # creating
+    def create(self, request: JobRequest) -> str:
+        endpoint, model_input = self.model_input(request)
+        body = self._json("POST", f"/{endpoint}", idempotent=False, json=model_input)
+        if not isinstance(body, dict) or not body.get("request_id"):
+            raise ProviderError(f"{self.label} answered the submit without a request id")
+        returned = str(body.get("response_url") or "")
+        prefix = f"{self.base_url}/"
+        if returned.startswith(prefix):
+            return returned.removeprefix(prefix)
+        return f"{app_of(endpoint)}/requests/{body['request_id']}"
+
+    def upload(self, reference: CheckedReference) -> str:
+        """fal's storage: initiate an upload, PUT the bytes, pass the file's URL (as `fal_client` does)."""
+        target = self._json(
+            "POST",
+            f"{self.storage_url}/storage/upload/initiate",
+            idempotent=True,
+            params={"storage_type": "fal-cdn-v3"},
+            json={"content_type": reference.mime, "file_name": reference.name},
+        )
+        if not isinstance(target, dict) or not target.get("upload_url") or not target.get("file_url"):
+            raise ProviderError(f"{self.label} storage did not say where to upload the reference")
+        with self._request(
+            "PUT",
+            str(target["upload_url"]),
+            idempotent=True,
+            content=reference.data,
+            headers={"Content-Type": reference.mime},
+        ):
+            pass
+        return str(target["file_url"])
+
+    # watching
+    def status(self, job_id: str, fresh: bool) -> JobStatus | None:
+        try:
+            body = self._json(
+                "GET", f"/{job_id}/status", idempotent=True, policy=None if fresh else POLL_ONCE
+            )
+        except ProviderError as exc:
+            log.info("status of fal request %s unknown this time: %s", job_id, exc)
+            return None
+        word = str(body.get("status") or "unknown") if isinstance(body, dict) else "unknown"
+        if word != "COMPLETED":  # IN_QUEUE, IN_PROGRESS, or a word not known yet: never final
+            return JobStatus(job_id=job_id, state=JobState.RUNNING, progress=0, word=word.lower())
+        return self._result(job_id)
+
+    def _result(self, job_id: str) -> JobStatus | None:
+        """A completed request's result decides: a video, or the error it ended with."""
+        try:
+            response = self._client.get(f"/{job_id}")
+        except httpx.HTTPError as exc:
+            log.info("result of fal request %s unknown this time: %s", job_id, exc)
+            return None
+        if response.is_success:
+            try:
+                url = self._video_url(job_id, response.json())
+            except ValueError:
+                return None
+            if url is None:
+                return JobStatus(
+                    job_id, JobState.FAILED, 0, "failed", f"{self.label}'s result holds no video URL"
+                )
+            self.remember_video(job_id, url)
+            return JobStatus(job_id=job_id, state=JobState.COMPLETED, progress=100, word="completed")
+        if "x-fal-request-id" not in response.headers and response.status_code in (502, 503, 504):
+            return None  # fal's ingress, not the request's answer: ask again next time
+        return JobStatus(job_id, JobState.FAILED, 0, "failed", fal_failure(response))
+
+    def _video_url(self, job_id: str, result: Any) -> str | None:
+        """The video URL, where the templates of this app's endpoints say it is."""
+        app = job_id.split("/requests/")[0]
+        outputs = {t.output for t in self.templates.values() if app_of(t.endpoint) == app} or {"video.url"}
+        urls = (output_url(result, path) for path in sorted(outputs))
+        return next((url for url in urls if url), None)
+
+    def find_video_url(self, job_id: str) -> str:
+        with self._request("GET", f"/{job_id}", idempotent=True) as response:
+            url = self._video_url(job_id, response.json())
+        if url is None:
+            raise ProviderRefused(f"{self.label}'s result for {job_id} holds no video URL")
+        return url
+
+    # cleaning up
+    def delete(self, job_id: str) -> None:
+        """Cancel the request (fal keeps no deletable job); a finished one stays as it is."""
+        try:
+            with self._request("PUT", f"/{job_id}/cancel", idempotent=True):
+                pass
+        except ProviderRefused as exc:
+            if exc.status_code != 400:  # 400: ALREADY_COMPLETED, nothing left to stop
+                raise
+
+    def health(self) -> bool:
+        """fal has no health route: any answer but a refused key or a server error will do."""
+        try:
+            response = self._client.get("/", timeout=5.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 500 and response.status_code not in (401, 403)

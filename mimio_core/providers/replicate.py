@@ -1,0 +1,141 @@
+"""Replicate's predictions API: create a prediction of a model, poll it, fetch its output at once.
+
+Docs: https://replicate.com/docs/topics/predictions/lifecycle and
+https://replicate.com/docs/reference/http. Outputs are deleted about an hour after a prediction
+ends, so a finished video is fetched as soon as it is seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import httpx
+
+from mimio_core.models import CheckedReference
+from mimio_core.providers.base import JobRequest, JobState, JobStatus, ProviderError, ProviderRefused
+from mimio_core.providers.hosted import HostedProvider
+from mimio_core.providers.http import POLL_ONCE
+from mimio_core.request_template import RequestTemplate, output_url
+
+log = logging.getLogger(__name__)
+
+# models print tqdm bars: " 45%|████▌     | 9/20 [00:04<00:05,  2.1it/s]"
+TQDM_PERCENT = re.compile(r"(\d{1,3})%\|")
+ENDED = {
+    "failed": "Replicate could not make the video",
+    "canceled": "The prediction was cancelled at Replicate",
+    "aborted": "Replicate gave up on the prediction before it started (its deadline passed; not billed)",
+}
+
+
+def log_progress(logs: Any) -> int:
+    """The last percentage a model printed, or 0."""
+    found = TQDM_PERCENT.findall(logs) if isinstance(logs, str) else []
+    return max(0, min(100, int(found[-1]))) if found else 0
+
+
+class ReplicateProvider(HostedProvider):
+    """Adapter for Replicate's HTTP API (`Authorization: Bearer ...`)."""
+
+    name = "replicate"
+    # "data URLs for files of 256 KB or less": https://replicate.com/docs/reference/http
+    data_uri_limit = 256 * 1024
+
+    def __init__(
+        self,
+        token: str,
+        templates: dict[str, RequestTemplate],
+        *,
+        base_url: str = "https://api.replicate.com/v1",
+        label: str = "Replicate",
+        **options: Any,
+    ) -> None:
+        super().__init__(base_url, label=label, auth_header=f"Bearer {token}", templates=templates, **options)
+
+    # creating
+    def create(self, request: JobRequest) -> str:
+        endpoint, model_input = self.model_input(request)
+        model, _, version = endpoint.partition(":")
+        if version:
+            path, payload = "/predictions", {"version": version, "input": model_input}
+        else:
+            path, payload = f"/models/{model}/predictions", {"input": model_input}
+        body = self._json("POST", path, idempotent=False, json=payload)
+        if not isinstance(body, dict) or not body.get("id"):
+            raise ProviderError(f"{self.label} answered the create call without a prediction id")
+        return str(body["id"])
+
+    def upload(self, reference: CheckedReference) -> str:
+        """The Files API (https://replicate.com/docs/topics/predictions/input-files); its URL is passed."""
+        body = self._json(
+            "POST",
+            "/files",
+            idempotent=False,
+            files={"content": (reference.name, reference.data, reference.mime)},
+        )
+        url = body.get("urls", {}).get("get") if isinstance(body, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ProviderError(f"{self.label} did not answer the upload with the file's URL")
+        return url
+
+    # watching
+    def status(self, job_id: str, fresh: bool) -> JobStatus | None:
+        try:
+            prediction = self._prediction(job_id, fresh)
+        except ProviderRefused as exc:
+            if exc.status_code == 404:
+                missing = f"{self.label} does not know the prediction {job_id}"
+                return JobStatus(job_id, JobState.FAILED, 0, "missing", missing)
+            return None
+        except ProviderError as exc:
+            log.info("status of prediction %s unknown this time: %s", job_id, exc)
+            return None
+        word = str(prediction.get("status") or "unknown")
+        if word == "succeeded":
+            url = self._video_url(prediction)
+            if url is None:
+                empty = f"{self.label}'s output holds no video URL"
+                return JobStatus(job_id, JobState.FAILED, 0, word, empty)
+            self.remember_video(job_id, url)
+            return JobStatus(job_id, JobState.COMPLETED, 100, word)
+        if word in ENDED:
+            error = prediction.get("error")
+            reason = f"{ENDED[word]}: {error}" if error else f"{ENDED[word]}."
+            return JobStatus(job_id, JobState.FAILED, 0, word, reason)
+        return JobStatus(job_id, JobState.RUNNING, log_progress(prediction.get("logs")), word)
+
+    def _prediction(self, job_id: str, fresh: bool = True) -> dict[str, Any]:
+        policy = None if fresh else POLL_ONCE
+        body = self._json("GET", f"/predictions/{job_id}", idempotent=True, policy=policy)
+        if not isinstance(body, dict):
+            raise ProviderError(f"{self.label} sent a prediction that is not an object")
+        return body
+
+    def _video_url(self, prediction: dict[str, Any]) -> str | None:
+        """The video URL where the model's template says its output has it."""
+        model = str(prediction.get("model") or "")
+        outputs = {t.output for t in self.templates.values() if t.endpoint.partition(":")[0] == model} or {""}
+        urls = (output_url(prediction.get("output"), path) for path in sorted(outputs))
+        return next((url for url in urls if url), None)
+
+    def find_video_url(self, job_id: str) -> str:
+        url = self._video_url(self._prediction(job_id))
+        if url is None:
+            raise ProviderRefused(f"{self.label}'s output for {job_id} holds no video URL (is it finished?)")
+        return url
+
+    # cleaning up
+    def delete(self, job_id: str) -> None:
+        """Cancel the prediction; Replicate removes a finished one's files itself after about an hour."""
+        with self._request("POST", f"/predictions/{job_id}/cancel", idempotent=True):
+            pass
+
+    def health(self) -> bool:
+        """`GET /account` answers only with a valid token."""
+        try:
+            response = self._client.get("/account", timeout=5.0)
+        except httpx.HTTPError:
+            return False
+        return response.is_success

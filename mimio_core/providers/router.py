@@ -1,0 +1,121 @@
+"""Every active provider behind the one provider interface: each model goes to the provider serving it.
+
+A job id names its provider (`fal:0a1b...`), so the record in the store says where its job lives even
+after the configuration changes; an id without a known prefix (recorded before there were several
+providers) belongs to the default provider.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import replace
+from typing import BinaryIO, get_args
+
+from mimio_core.catalogue import ProviderKind
+from mimio_core.providers.base import (
+    JobRequest,
+    JobStatus,
+    ProviderRefused,
+    ProviderUnavailable,
+    StartedJob,
+    VideoProvider,
+)
+
+KNOWN_PREFIXES = frozenset(get_args(ProviderKind))
+
+
+class ProviderRouter(VideoProvider):
+    """Routes creates by model (`routes`: model name -> provider name) and everything else by job id."""
+
+    name = "router"
+
+    def __init__(self, members: Mapping[str, VideoProvider], routes: Mapping[str, str], default: str) -> None:
+        assert default in members and set(routes.values()) <= set(members)
+        self.members, self.routes, self.default = dict(members), dict(routes), default
+        self.label = " + ".join(member.label for member in self.members.values())
+        self.base_url = self.members[default].base_url
+
+    # which member
+    def _for_model(self, model: str) -> str:
+        if model not in self.routes:
+            raise ProviderRefused(
+                f"No configured provider offers the model {model!r}: set the key of the provider that "
+                "hosts it, or choose another model."
+            )
+        return self.routes[model]
+
+    def _split(self, job_id: str) -> tuple[str, str]:
+        """(provider name, that provider's own job id)."""
+        prefix, sep, own = job_id.partition(":")
+        if sep and prefix in self.members:
+            return prefix, own
+        if sep and prefix in KNOWN_PREFIXES:
+            raise ProviderUnavailable(
+                f"Job {job_id} is at the {prefix} provider, which is not configured now: set its key again."
+            )
+        return self.default, job_id
+
+    # creating
+    def create(self, request: JobRequest) -> str:
+        name = self._for_model(request.model)
+        return f"{name}:{self.members[name].create(request)}"
+
+    def create_variations(self, request: JobRequest, count: int) -> list[StartedJob]:
+        name = self._for_model(request.model)
+        return [self._named(name, job) for job in self.members[name].create_variations(request, count)]
+
+    def create_batch(self, requests: list[JobRequest]) -> list[StartedJob]:
+        """One call per provider for its share of the batch, answers in the order asked."""
+        by_member: dict[str, list[int]] = defaultdict(list)
+        answers: list[StartedJob | None] = [None] * len(requests)
+        for index, request in enumerate(requests):
+            try:
+                by_member[self._for_model(request.model)].append(index)
+            except ProviderRefused as exc:
+                answers[index] = StartedJob.from_error(exc)
+        for name, indexes in by_member.items():
+            started = self.members[name].create_batch([requests[i] for i in indexes])
+            for index, job in zip(indexes, started, strict=True):
+                answers[index] = self._named(name, job)
+        return [answer for answer in answers if answer is not None]
+
+    @staticmethod
+    def _named(name: str, job: StartedJob) -> StartedJob:
+        return job if job.job_id is None else StartedJob(job_id=f"{name}:{job.job_id}")
+
+    # watching
+    def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:
+        by_member: dict[str, dict[str, str]] = defaultdict(dict)  # provider -> own id -> our id
+        for job_id in job_ids:
+            try:
+                name, own = self._split(job_id)
+            except ProviderUnavailable:
+                continue  # unknown while its provider is not configured; its timeout tells the user
+            by_member[name][own] = job_id
+        found = {}
+        for name, ids in by_member.items():
+            for own, status in self.members[name].statuses(list(ids), fresh=fresh).items():
+                if own in ids:
+                    found[ids[own]] = replace(status, job_id=ids[own])
+        return found
+
+    # fetching and cleaning up
+    def download(self, job_id: str, out: BinaryIO) -> int:
+        name, own = self._split(job_id)
+        return self.members[name].download(own, out)
+
+    def thumbnail(self, job_id: str) -> bytes | None:
+        name, own = self._split(job_id)
+        return self.members[name].thumbnail(own)
+
+    def delete(self, job_id: str) -> None:
+        name, own = self._split(job_id)
+        self.members[name].delete(own)
+
+    def health(self) -> bool:
+        return all(member.health() for member in self.members.values())
+
+    def close(self) -> None:
+        for member in self.members.values():
+            member.close()
