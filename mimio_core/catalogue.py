@@ -57,6 +57,7 @@ class ModelSpec:
         default_factory=lambda: MappingProxyType({})
     )
     request: RequestTemplate | None = None  # how a request becomes a hosted model's input
+    source: str = ""  # the model page its fields and prices come from
 
     @property
     def default_size(self) -> str:
@@ -154,6 +155,7 @@ def _spec(entry: Any) -> ModelSpec:
         price_per_second=MappingProxyType({size: float(price) for size, price in prices.items()}),
         price_per_video=flat,
         request=parse_template(entry["request"], tuple(sizes)) if hosted else None,
+        source=entry.get("source", ""),
     )
 
 

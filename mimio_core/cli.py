@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from mimio_core.batch_file import BatchFileError, read_batch_file
-from mimio_core.catalogue import CatalogueError, ProviderKind, load_catalogue, route_models
+from mimio_core.catalogue import CatalogueError, ProviderKind, load_catalogue, route_models, stand_in_models
 from mimio_core.config import ConfigError, Settings, load_settings
 from mimio_core.engine import as_variations
 from mimio_core.local_server.runner import serve_forever
@@ -107,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "models":
         return _models(settings, args)
     try:
-        if args.command == "serve-local":  # a stand-in for any provider: it renders every known model
-            catalogue = load_catalogue(settings.catalogue_file)
+        if args.command == "serve-local":  # a stand-in for the APIs it speaks: it renders all their models
+            catalogue = stand_in_models(load_catalogue(settings.catalogue_file))
         else:
             runtime = open_runtime(settings, start_engine=not getattr(args, "no_wait", False))
     except CatalogueError as exc:

@@ -103,18 +103,20 @@ def test_a_bad_batch_file_names_each_bad_line_and_submits_nothing(tmp_path: Path
     batch = tmp_path / "prompts.csv"
     batch.write_text(
         "prompt,title,model,size,seconds\n"
-        "a fine prompt,Fine,sora-2,720x1280,4\n"
-        ",Empty,sora-2,720x1280,4\n"
-        "too wide,Wide,sora-2,1792x1024,4\n"
-        "odd length,Odd,sora-2,720x1280,5\n"
+        "a fine prompt,Fine,mimio-local,720x1280,4\n"
+        ",Empty,mimio-local,720x1280,4\n"
+        "too wide,Wide,mimio-local,1920x1080,4\n"
+        "a model no active provider offers,Sora,sora-2,720x1280,4\n"
+        "odd length,Odd,mimio-local,720x1280,5\n"
     )
     result = cli(data, "batch", str(batch))
     assert result.returncode == 2
     err = " ".join(result.stderr.split())
-    assert "has 3 bad row(s)" in err
+    assert "has 4 bad row(s)" in err
     assert "line 3: Prompt is empty" in err
-    assert "line 4: sora-2 does not render 1792x1024" in err
-    assert "line 5: sora-2 makes videos of 4, 8, 12 seconds, not 5" in err
+    assert "line 4: mimio-local does not render 1920x1080" in err
+    assert "line 5: Unknown model 'sora-2'; choose one of mimio-local." in err
+    assert "line 6: mimio-local makes videos of 4, 8, 12 seconds, not 5" in err
     assert listed(data) == []
 
 
@@ -195,6 +197,6 @@ def test_a_batch_of_many_bad_rows_prints_the_first_ones_and_a_count(tmp_path: Pa
     lines = result.stderr.strip().splitlines()
     assert "has 100000 bad row(s)" in lines[0]
     assert len(lines) == 1 + 20 + 1
-    assert lines[1].strip() == "line 2: sora-2 makes videos of 4, 8, 12 seconds, not 5."
+    assert lines[1].strip() == "line 2: mimio-local makes videos of 4, 8, 12 seconds, not 5."
     assert lines[-1].strip() == "... and 99980 more bad row(s)."
     assert listed(data) == []

@@ -145,7 +145,7 @@ def test_every_bad_csv_row_is_listed_by_its_line_number(tmp_path):
     found = problems(path)
     assert found == [
         (3, "Prompt is empty: describe the video you want."),
-        (4, "Unknown model 'veo'; choose one of sora-2, sora-2-pro, mimio-local."),
+        (4, f"Unknown model 'veo'; choose one of {', '.join(MODELS)}."),
         (6, "sora-2 makes videos of 4, 8, 12 seconds, not 5."),
         (
             9,

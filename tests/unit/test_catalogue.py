@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mimio_core.catalogue import MODELS, CatalogueError, load_catalogue, models_for
+from mimio_core.catalogue import MODELS, CatalogueError, load_catalogue, models_for, stand_in_models
 from mimio_core.models import VideoRequest
 from mimio_core.validation import ValidationError, validate_request
 
@@ -27,12 +27,32 @@ def write(path: Path, *lines: str) -> Path:
     return path
 
 
-def test_built_in_entries_hold_the_sora_matrix_and_the_local_renderer() -> None:
+def test_built_in_entries_hold_the_sora_matrix_the_local_preview_and_hosted_models() -> None:
     assert MODELS["sora-2"].sizes == ("720x1280", "1280x720")
     assert MODELS["sora-2-pro"].cost("1792x1024", 12) == 6.0
     assert MODELS["mimio-local"].reference_kinds == {"image", "video"}
     assert list(models_for(MODELS, "mimio")) == ["sora-2", "sora-2-pro"]
-    assert list(models_for(MODELS, "local")) == ["sora-2", "sora-2-pro", "mimio-local"]
+    # the embedded renderer offers only its own free model: a demo never looks as if it spends money
+    assert list(models_for(MODELS, "local")) == ["mimio-local"]
+    assert MODELS["mimio-local"].label == "Local preview"
+    assert {MODELS["mimio-local"].cost(size, 12) for size in MODELS["mimio-local"].sizes} == {0.0}
+    fal, replicate = models_for(MODELS, "fal"), models_for(MODELS, "replicate")
+    for hosted in (*fal.values(), *replicate.values()):
+        assert hosted.request is not None and hosted.request.reference is not None, hosted.name
+        assert hosted.source.startswith(("https://fal.ai/", "https://replicate.com/")), hosted.name
+    labels = {spec.label for spec in fal.values()}
+    assert {
+        "Veo 3.1",
+        "Veo 3.1 Fast",
+        "Kling 3.0 Turbo Pro",
+        "Seedance 2.0 Fast",
+        "MiniMax Hailuo 2.3",
+    } <= labels
+    assert {"Wan 2.5 (preview)", "Luma Ray 2 Flash"} <= labels
+    assert fal["fal-hailuo-2.3"].cost("1366x768", 10) == 0.56  # priced per video, not per second
+    assert fal["fal-veo-3.1"].cost("1920x1080", 8) == 3.2
+    # the embedded server stands in for the APIs it speaks, never for a hosted model
+    assert list(stand_in_models(MODELS)) == ["sora-2", "sora-2-pro", "mimio-local"]
 
 
 def test_a_user_added_model_joins_its_provider_and_validates(tmp_path: Path) -> None:
@@ -90,6 +110,57 @@ def test_a_user_entry_overrides_a_built_in_one_by_name(tmp_path: Path) -> None:
             '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "price_per_second": {"9x9": 1}}',
             "line 3: 'price_per",
         ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "providers": ["fal"]}',
+            "line 3: 'request' is required for a fal model",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "providers": ["fal", "local"], '
+            '"request": {}}',
+            "line 3: 'providers': a fal or replicate model has one provider",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "providers": ["fal"], "request": {}}',
+            "line 3: 'request.endpoint' is required",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "providers": ["fal"], '
+            '"request": {"endpoint": "a/b", "size": {"1920x1080": {}}}}',
+            "line 3: 'request.size' must map this model's sizes",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720", "720x1280"], "seconds": [4], "providers": ["fal"], '
+            '"request": {"endpoint": "a/b", "size": {"1280x720": {"aspect_ratio": "16:9"}}}}',
+            "line 3: 'request.size' has no input fields for 720x1280",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "providers": ["replicate"], '
+            '"request": {"endpoint": "a/b", "seconds": {"field": "duration", "type": "float"}}}',
+            "line 3: 'request.seconds.type' must be",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "providers": ["fal"], '
+            '"request": {"endpoint": "a/b", "image_endpoint": "a/b/i2v"}}',
+            "line 3: 'request.image_endpoint' needs 'request.reference'",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "providers": ["fal"], '
+            '"request": {"endpoint": "a/b", "input": {"loop": [1]}}}',
+            "line 3: 'request.input' must be an object",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "providers": ["fal"], '
+            '"request": {"endpoint": "a/b", "webhook": "x"}}',
+            "line 3: unknown field(s) request.webhook",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "request": {"endpoint": "a/b"}}',
+            "line 3: 'request' is only for fal and replicate models",
+        ),
+        (
+            '{"name": "x", "sizes": ["1280x720"], "seconds": [4], "price_per_video": {"1280x720": {"5": 1}}}',
+            "line 3: 'price_per_video' must map sizes",
+        ),
     ],
 )
 def test_an_invalid_catalogue_names_the_file_and_line(tmp_path: Path, line: str, message: str) -> None:
@@ -102,3 +173,24 @@ def test_an_invalid_catalogue_names_the_file_and_line(tmp_path: Path, line: str,
 def test_a_missing_catalogue_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError, match=r"^Model catalogue .*nope\.jsonl cannot be read"):
         load_catalogue(tmp_path / "nope.jsonl")
+
+
+def test_a_hosted_model_is_one_line_of_data(tmp_path: Path) -> None:
+    """The README's example line: a model fal hosts, added without code, routed and priced."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = next(text for text in readme.splitlines() if text.startswith('{"name": "fal-kling-2.1"'))
+    catalogue = load_catalogue(write(tmp_path / "models.jsonl", line))
+    kling = models_for(catalogue, "fal")["fal-kling-2.1"]
+    assert kling.request is not None
+    assert kling.request.route(has_reference=False) == "fal-ai/kling-video/v2.1/standard/text-to-video"
+    assert kling.request.model_input("a fox", "720x1280", 10) == {
+        "prompt": "a fox",
+        "aspect_ratio": "9:16",
+        "duration": "10",
+    }
+    assert kling.request.model_input("a fox", "720x1280", 5, "data:image/png;base64,AA==") == {
+        "prompt": "a fox",
+        "duration": "5",
+        "image_url": "data:image/png;base64,AA==",
+    }
+    assert kling.cost("1280x720", 5) is None

@@ -177,7 +177,9 @@ def test_every_setting_is_documented_with_a_unique_key():
     keys = [s.key for s in SETTINGS]
     assert len(keys) == len(set(keys))
     assert all(
-        k.startswith(("MIMIO_", "SUPABASE_")) and s.description for k, s in zip(keys, SETTINGS, strict=True)
+        # FAL_KEY and REPLICATE_API_TOKEN keep the names the platforms' own clients read
+        (k.startswith(("MIMIO_", "SUPABASE_")) or k in ("FAL_KEY", "REPLICATE_API_TOKEN")) and s.description
+        for k, s in zip(keys, SETTINGS, strict=True)
     )
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert [key for key in keys if f"| `{key}` |" not in readme] == []  # the README table lists them all
@@ -199,10 +201,14 @@ def test_the_provider_follows_the_configuration():
         "sk-test",
     )
     assert "sk-test" not in repr(openai)  # a key never reaches a log through the settings
-    with pytest.raises(ConfigError, match=r"^MIMIO_PROVIDER must be one of local, mimio, openai, got 'veo'$"):
+    with pytest.raises(
+        ConfigError, match=r"^MIMIO_PROVIDER must be one of local, mimio, openai, fal, replicate, got 'veo'$"
+    ):
         load_settings(environ={"MIMIO_PROVIDER": "veo"})
     with pytest.raises(ConfigError, match=r"^MIMIO_PROVIDER=mimio needs MIMIO_API_URL"):
         load_settings(environ={"MIMIO_PROVIDER": "mimio"})
+    with pytest.raises(ConfigError, match=r"^MIMIO_PROVIDER=fal needs FAL_KEY, a fal.ai API key$"):
+        load_settings(environ={"MIMIO_PROVIDER": "fal", "REPLICATE_API_TOKEN": "r8_x"})
 
 
 def test_the_openai_key_can_come_from_secrets():
@@ -210,12 +216,42 @@ def test_the_openai_key_can_come_from_secrets():
     assert settings.openai_api_key == "sk-from-secrets"
 
 
-def test_a_gateway_url_alone_chooses_the_openai_provider_and_two_urls_need_a_choice():
+def test_every_configured_provider_is_active_at_once_the_default_first():
+    assert load_settings(environ={}).active_providers == ("local",)
     assert load_settings(environ={"MIMIO_OPENAI_BASE_URL": "https://gw.example.com/v1"}).provider == "openai"
-    both = {"MIMIO_API_URL": "https://api.example.com", "MIMIO_OPENAI_BASE_URL": "https://gw.example.com/v1"}
-    with pytest.raises(ConfigError, match=r"^Both MIMIO_API_URL and MIMIO_OPENAI_BASE_URL are set"):
-        load_settings(environ=both)
-    assert load_settings(environ={**both, "MIMIO_PROVIDER": "openai"}).provider == "openai"
+    everything = {
+        "MIMIO_API_URL": "https://api.example.com",
+        "MIMIO_OPENAI_BASE_URL": "https://gw.example.com/v1",
+        "FAL_KEY": " fal-secret ",
+        "REPLICATE_API_TOKEN": "r8_secret",
+    }
+    settings = load_settings(environ=everything)
+    assert settings.active_providers == ("mimio", "openai", "fal", "replicate", "local")
+    chosen = load_settings(environ={**everything, "MIMIO_PROVIDER": "replicate", "MIMIO_LOCAL": "off"})
+    assert chosen.active_providers == ("replicate", "mimio", "openai", "fal")
+    assert settings.fal is not None and settings.replicate is not None
+    assert (settings.fal.key, settings.fal.base_url, settings.fal.storage_url) == (
+        "fal-secret",
+        "https://queue.fal.run",
+        "https://rest.alpha.fal.ai",
+    )
+    assert (settings.replicate.key, settings.replicate.base_url) == (
+        "r8_secret",
+        "https://api.replicate.com/v1",
+    )
+    assert "fal-secret" not in repr(settings) and "r8_secret" not in repr(settings)
+    fal_only = load_settings(environ={"FAL_KEY": "k", "MIMIO_FAL_QUEUE_URL": "http://127.0.0.1:9/"})
+    assert (fal_only.provider, fal_only.active_providers) == ("fal", ("fal", "local"))
+    assert fal_only.fal is not None and fal_only.fal.base_url == "http://127.0.0.1:9"
+
+
+def test_a_configuration_without_any_provider_is_refused():
+    with pytest.raises(ConfigError, match=r"^MIMIO_LOCAL=off but no other provider is set: set FAL_KEY"):
+        load_settings(environ={"MIMIO_LOCAL": "off"})
+    with pytest.raises(ConfigError, match=r"^MIMIO_PROVIDER=local but MIMIO_LOCAL=off$"):
+        load_settings(environ={"MIMIO_LOCAL": "off", "MIMIO_PROVIDER": "local", "FAL_KEY": "k"})
+    with pytest.raises(ConfigError, match=r"^MIMIO_FAL_QUEUE_URL must start with http"):
+        load_settings(environ={"FAL_KEY": "k", "MIMIO_FAL_QUEUE_URL": "queue.fal.run"})
 
 
 SUPABASE = {

@@ -153,7 +153,7 @@ def test_prompt_at_limit_is_accepted_and_one_over_is_refused():
 
 def test_unknown_model_is_refused_listing_the_choices():
     assert field_errors(VideoRequest(prompt="x", model="veo-3")) == {
-        "model": "Unknown model 'veo-3'; choose one of sora-2, sora-2-pro, mimio-local."
+        "model": f"Unknown model 'veo-3'; choose one of {', '.join(MODELS)}."
     }
 
 
