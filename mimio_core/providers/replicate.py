@@ -95,6 +95,12 @@ class ReplicateProvider(HostedProvider):
         word = str(prediction.get("status") or "unknown")
         if word == "succeeded":
             url = self._video_url(prediction)
+            if url is None and prediction.get("data_removed"):
+                removed = (
+                    f"{self.label} removed the output of prediction {job_id} before it was fetched (it keeps "
+                    "outputs about an hour); make the video again."
+                )
+                return JobStatus(job_id, JobState.FAILED, 0, word, removed)
             if url is None:
                 empty = f"{self.label}'s output holds no video URL"
                 return JobStatus(job_id, JobState.FAILED, 0, word, empty)
