@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mimio_core.catalogue import MODELS
 from tests.browser.conftest import RunningApp, app_environment, run_dashboard
 from tests.browser.test_end_to_end import Locator, Page, cards, choose, expect, follow_until_completed
 from tests.media import assert_playable_mp4
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.service
 EMAIL = "carol@example.com"
 PROMPT = "a paper boat on a pond"
 SIGN_IN_CAPTION = "Sign in to make, follow and find your videos."
-LOCAL_MODEL = MODELS["mimio-local"].label  # what the Model select shows for mimio-local
+LOCAL_MODEL = "Local preview · Embedded renderer"  # what the Model select shows for mimio-local
 FINISH_SECONDS = 60  # the embedded server renders a 4 s video in a few seconds; PostgreSQL adds little
 
 

@@ -80,7 +80,9 @@ def test_killed_worker_mid_batch_is_resumed_and_each_video_downloaded_once(
         assert [v.status for v in done] == [VideoStatus.COMPLETED] * 3, [v.error for v in done]
         stats = harness.stats()
         assert stats["requests"]["create-batch"] == 1 and "create" not in stats["requests"]
-        assert stats["downloads"] == {v.external_video_id: 1 for v in done}
+        # the worker runs every configured provider: its job ids name the one holding each job
+        assert all((v.external_video_id or "").startswith("mimio:") for v in done)
+        assert stats["downloads"] == {(v.external_video_id or "").removeprefix("mimio:"): 1 for v in done}
     finally:
         server.stop()
 
@@ -89,13 +91,15 @@ def test_killed_default_setup_resumes_with_its_embedded_server(harness: Harness,
     data_dir = tmp_path / "default-data"
     settings = harness.settings.replace(data_dir=data_dir)
     harness.settings = settings
-    ids = [v.id for v in harness.engine().submit([valid(prompt=f"offline {n}", seconds=4) for n in range(2)])]
+    local = [valid(prompt=f"offline {n}", seconds=4, model="mimio-local") for n in range(2)]
+    ids = [v.id for v in harness.engine().submit(local)]
     done = kill_mid_run_then_resume(data_dir, ids, 60, MIMIO_LOCAL_LATENCY="4")
     assert [v.status for v in done] == [VideoStatus.COMPLETED] * 2, [v.error for v in done]
     # no job was created twice: every job left at the provider is one of these videos' own (a stored
     # video's job is deleted there, so a second, billed job would be an extra one)
     left = {path.stem for path in (data_dir / "local-server" / "jobs").glob("*.json")}
-    assert left <= {v.external_video_id for v in done} and len({v.external_video_id for v in done}) == 2
+    jobs = {(v.external_video_id or "").removeprefix("local:") for v in done}
+    assert left <= jobs and len(jobs) == 2
     for video in done:
         assert_playable_mp4(data_dir / "files" / video.storage_path, video.size, 4)
 
