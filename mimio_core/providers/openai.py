@@ -6,12 +6,14 @@ wire shape for other models. Variations and batches are parallel single creates.
 
 from __future__ import annotations
 
-import io
+import logging
 import threading
 import time
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
+
+import httpx
 
 from mimio_core.providers.base import (
     JobRequest,
@@ -23,12 +25,17 @@ from mimio_core.providers.base import (
     job_state,
 )
 from mimio_core.providers.http import POLL_ONCE, HttpProvider
+from mimio_core.validation import detect_type
+
+log = logging.getLogger(__name__)
 
 POLICY_CODES = frozenset(
     {"moderation_blocked", "content_policy_violation", "content_filter", "policy_violation"}
 )
 MAX_PARALLEL = 4
 MAX_POLL_WAIT = 60.0  # seconds: a larger server hint must not stop watching a job
+MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024  # a still larger than this is not a thumbnail
+UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 
 
 def failure_message(error: Any) -> str:
@@ -40,6 +47,28 @@ def failure_message(error: Any) -> str:
     if code in POLICY_CODES or "policy" in code or "moderation" in code:
         return f"Refused by the provider's content policy ({code}): {message}"
     return f"{message} ({code})" if code else message
+
+
+def _image_body(response: httpx.Response, job_id: str) -> bytes | None:
+    """The body when it is an image of thumbnail size; None as soon as it shows it is not."""
+    declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    length = response.headers.get("content-length", "")
+    if not (declared.startswith("image/") or declared in UNTYPED):
+        return _not_a_thumbnail(job_id, f"declared {declared}")
+    if length.isdecimal() and int(length) > MAX_THUMBNAIL_BYTES:
+        return _not_a_thumbnail(job_id, f"{length} bytes long")
+    body = bytearray()
+    for chunk in response.iter_bytes(64 * 1024):
+        if not body and not (mime := detect_type(chunk)[0]).startswith("image/"):
+            return _not_a_thumbnail(job_id, mime)
+        body += chunk
+        if len(body) > MAX_THUMBNAIL_BYTES:
+            return _not_a_thumbnail(job_id, f"longer than {MAX_THUMBNAIL_BYTES} bytes")
+    return bytes(body) or None
+
+
+def _not_a_thumbnail(job_id: str, why: str) -> None:
+    log.info("the provider's thumbnail of %s is %s, not a still image; its first frame serves", job_id, why)
 
 
 class OpenAIProvider(HttpProvider):
@@ -128,12 +157,21 @@ class OpenAIProvider(HttpProvider):
         return self._download(job_id, f"/videos/{job_id}/content", out, params={"variant": "video"})
 
     def thumbnail(self, job_id: str) -> bytes | None:
-        buffer = io.BytesIO()
+        """The still image, or None. Gateways may ignore `variant=thumbnail` and send the whole MP4
+        (LiteLLM does), so the answer is judged by its Content-Type and first bytes and abandoned
+        there: the video is already downloaded, and its first frame serves instead."""
         try:
-            self._download(job_id, f"/videos/{job_id}/content", buffer, params={"variant": "thumbnail"})
-        except ProviderError:
+            with self._request(
+                "GET",
+                f"/videos/{job_id}/content",
+                idempotent=True,
+                stream=True,
+                follow_redirects=True,
+                params={"variant": "thumbnail"},
+            ) as response:
+                return _image_body(response, job_id)
+        except (ProviderError, httpx.HTTPError):
             return None
-        return buffer.getvalue() or None
 
     def delete(self, job_id: str) -> None:
         with self._request("DELETE", f"/videos/{job_id}", idempotent=True):

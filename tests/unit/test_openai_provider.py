@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from mimio_core.providers.base import JobRequest, JobState
 from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.providers.retry import RetryPolicy
-from tests.fake_api import FakeApi, Reply
+from mimio_core.store.local_files import LocalFileStorage
+from mimio_core.transfer import StoredVideo, transfer_video
+from tests.fake_api import FakeApi, Reply, Seen
+from tests.media import mp4_bytes, png_bytes
 
 REQUEST = JobRequest(prompt="a fox", model="sora-2", size="720x1280", seconds=4)
 
@@ -88,3 +94,65 @@ def test_policy_failures_read_plainly(api: FakeApi, gateway: OpenAIProvider) -> 
     )
     (status,) = gateway.statuses(["v1"]).values()
     assert status.error == "Refused by the provider's content policy (moderation_blocked): Blocked by policy."
+
+
+CLIP = mp4_bytes(640, 360)  # its first frame is (0, 100, 150)
+
+
+def content(thumbnail: Reply) -> Callable[[Seen], Reply]:
+    """The content route answering by `variant`: the video is CLIP."""
+    video = Reply(200, CLIP, {"Content-Type": "video/mp4"})
+    return lambda seen: thumbnail if seen.query.get("variant") == ["thumbnail"] else video
+
+
+@pytest.mark.parametrize("declared", [{"Content-Type": "video/mp4"}, {}], ids=["says-mp4", "says-nothing"])
+def test_a_thumbnail_that_is_the_video_is_abandoned_and_the_first_frame_stored(
+    api: FakeApi, gateway: OpenAIProvider, tmp_path: Path, declared: dict[str, str]
+) -> None:
+    """LiteLLM's proxy ignores `variant=thumbnail` and answers the whole MP4: its `video_content` route
+    returns `Response(content=video_bytes, media_type="video/mp4")` for every variant
+    (litellm/proxy/video_endpoints/endpoints.py), and e.g. Vertex's `transform_video_content_request`
+    takes no variant at all (litellm/llms/vertex_ai/videos/transformation.py). The answer is judged by
+    its Content-Type, or else its first bytes, and abandoned; the video is not downloaded twice."""
+    big = CLIP + bytes(4 * 1024 * 1024)  # a long video, sent slowly: reading all of it would show
+    api.script("GET", "/v1/videos/v1/content", content(Reply(200, big, declared, pace=0.02)))
+    files = LocalFileStorage(tmp_path / "files")
+    stored = transfer_video(gateway, files, "u1", "vid1", "v1", tmp_path / "scratch")
+    video, thumbnail = api.calls("GET", "/v1/videos/v1/content")
+    assert (video.query, video.sent) == ({"variant": ["video"]}, len(CLIP))
+    assert thumbnail.query == {"variant": ["thumbnail"]}
+    assert thumbnail.sent < len(big) // 4  # abandoned at once, not read to the end
+    assert_first_frame_stored(files, stored)
+
+
+def test_a_thumbnail_that_does_not_decode_falls_back_to_the_first_frame(
+    api: FakeApi, gateway: OpenAIProvider, tmp_path: Path
+) -> None:
+    broken = png_bytes()[:200]  # a PNG's first bytes, cut off
+    api.script("GET", "/v1/videos/v1/content", content(Reply(200, broken, {"Content-Type": "image/png"})))
+    files = LocalFileStorage(tmp_path / "files")
+    assert_first_frame_stored(files, transfer_video(gateway, files, "u1", "vid1", "v1", tmp_path / "scratch"))
+
+
+def assert_first_frame_stored(files: LocalFileStorage, stored: StoredVideo) -> None:
+    assert stored.thumbnail_key == "u1/vid1.jpg"
+    image = Image.open(io.BytesIO(files.read_bytes(stored.thumbnail_key)))
+    assert (image.format, image.size) == ("JPEG", (320, 180))
+    assert all(abs(a - b) <= 8 for a, b in zip(image.getpixel((160, 90)), (0, 100, 150), strict=True))
+
+
+def test_an_image_thumbnail_is_taken(api: FakeApi, gateway: OpenAIProvider) -> None:
+    still = png_bytes(1280, 720, (10, 200, 30))
+    api.script("GET", "/v1/videos/v1/content", Reply(200, still, {"Content-Type": "image/png"}))
+    assert gateway.thumbnail("v1") == still
+
+
+def test_a_thumbnail_too_large_to_be_one_is_not_read(api: FakeApi, gateway: OpenAIProvider) -> None:
+    api.script(
+        "GET",
+        "/v1/videos/v1/content",
+        Reply(200, png_bytes() + bytes(9 * 1024 * 1024), {"Content-Type": "image/png"}, pace=0.02),
+    )
+    assert gateway.thumbnail("v1") is None
+    (seen,) = api.seen
+    assert seen.sent < 4 * 1024 * 1024  # given up once past the limit, not read to the end
