@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from mimio_core.providers.base import (
+    Health,
     JobRequest,
     ProviderError,
     ProviderNotStarted,
@@ -197,12 +198,19 @@ class HttpProvider(VideoProvider):
                 self._sleep(self.policy.delay(attempt))
                 attempt += 1
 
-    def _health(self, path: str) -> bool:
+    def _health(self, path: str, *, probe_only: bool = False) -> Health:
+        """Ask `path`; a refused key (401, 403) is reported as such. `probe_only`: the path is not a
+        health route but any request the API may refuse while it works (a client error there still
+        proves the server answers and took the key)."""
         try:
             response = self._client.get(path, timeout=5.0)
         except httpx.HTTPError:
-            return False
-        return response.is_success
+            return Health.NOT_ANSWERING
+        if response.status_code in (401, 403):
+            return Health.KEY_REFUSED
+        if response.is_success or (probe_only and response.is_client_error):
+            return Health.ANSWERING
+        return Health.NOT_ANSWERING
 
     def close(self) -> None:
         self._client.close()

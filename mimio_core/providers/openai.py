@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from mimio_core.providers.base import (
+    Health,
     JobRequest,
     JobState,
     JobStatus,
@@ -177,8 +178,10 @@ class OpenAIProvider(HttpProvider):
         with self._request("DELETE", f"/videos/{job_id}", idempotent=True):
             pass
 
-    def health(self) -> bool:
-        return self._health("/videos?limit=1")
+    def health(self) -> Health:
+        """The API has no health route, and the list is no proof: LiteLLM answers it 400 while it
+        generates. So any answer but a refused key or a server error counts."""
+        return self._health("/videos?limit=1", probe_only=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -13,7 +13,7 @@ from PIL import Image
 from mimio_core.engine import as_variations
 from mimio_core.local_server.runner import start_in_thread
 from mimio_core.models import ReferenceUpload, VideoStatus
-from mimio_core.providers.base import JobRequest
+from mimio_core.providers.base import Health, JobRequest
 from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.store.base import thumbnail_key
 from tests.conftest import Harness
@@ -155,3 +155,23 @@ def test_the_servers_poll_hint_spaces_out_status_requests(tmp_path: Path) -> Non
     finally:
         provider.close()
         slow.stop()
+
+
+def test_a_gateway_that_refuses_its_list_answers_and_generates_and_a_stopped_one_does_not(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """LiteLLM answers `GET /v1/videos` 400 while it generates (tests/litellm_answers.py)."""
+    harness.faults(
+        http=[{"endpoint": "list", "status": 400, "times": 100, "detail": "LLM Provider NOT provided."}]
+    )
+    engine = harness.engine(api="openai").start()
+    assert engine.provider.health() is Health.ANSWERING
+    (video,) = engine.submit([valid(prompt="listless", seconds=4)])
+    assert engine.wait([video.id], timeout=60)[0].status is VideoStatus.COMPLETED
+    gone = start_in_thread(tmp_path / "gone")
+    provider = OpenAIProvider(f"{gone.url}/v1")
+    gone.stop()
+    try:
+        assert provider.health() is Health.NOT_ANSWERING
+    finally:
+        provider.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,11 +11,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mimio_core.providers.base import JobRequest, JobState
+from mimio_core.providers.base import Health, JobRequest, JobState
 from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.providers.retry import RetryPolicy
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.transfer import StoredVideo, transfer_video
+from tests import litellm_answers as litellm
 from tests.fake_api import FakeApi, Reply, Seen
 from tests.media import mp4_bytes, png_bytes
 
@@ -156,3 +158,42 @@ def test_a_thumbnail_too_large_to_be_one_is_not_read(api: FakeApi, gateway: Open
     assert gateway.thumbnail("v1") is None
     (seen,) = api.seen
     assert seen.sent < 4 * 1024 * 1024  # given up once past the limit, not read to the end
+
+
+@pytest.mark.parametrize(
+    ("reply", "health"),
+    [
+        (Reply(200, {"object": "list", "data": []}), Health.ANSWERING),
+        (Reply(400, litellm.LIST_400), Health.ANSWERING),
+        (Reply(405, {"detail": "Method Not Allowed"}), Health.ANSWERING),
+        (
+            Reply(401, {"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}}),
+            Health.KEY_REFUSED,
+        ),
+        (Reply(403, {"error": {"message": "Key not allowed to access this route"}}), Health.KEY_REFUSED),
+        (Reply(500, b"Internal Server Error"), Health.NOT_ANSWERING),
+        (Reply(502, {"error": {"message": "upstream down"}}), Health.NOT_ANSWERING),
+    ],
+    ids=["list", "litellm-list-400", "no-list-route", "wrong-key", "forbidden", "500", "502"],
+)
+def test_health_is_any_answer_but_a_refused_key_or_a_server_error(
+    api: FakeApi, gateway: OpenAIProvider, reply: Reply, health: Health
+) -> None:
+    """A gateway without a usable list route still generates (LiteLLM answers the list 400:
+    tests/litellm_answers.py), so the list is a probe only: the server answered, and did not refuse
+    the key."""
+    api.script("GET", "/v1/videos", reply)
+    assert gateway.health() is health
+    (seen,) = api.seen
+    assert (seen.query, seen.headers["authorization"]) == ({"limit": ["1"]}, "Bearer sk-test")
+
+
+def test_a_gateway_that_is_down_is_not_answering(sleeps: list[float]) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = OpenAIProvider(f"http://127.0.0.1:{port}/v1", sleep=sleeps.append)
+    try:
+        assert down.health() is Health.NOT_ANSWERING
+    finally:
+        down.close()
