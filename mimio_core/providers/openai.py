@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
@@ -35,6 +35,9 @@ POLICY_CODES = frozenset(
 )
 MAX_PARALLEL = 4
 MAX_POLL_WAIT = 60.0  # seconds: a larger server hint must not stop watching a job
+# a gateway may route one poll to a replica that does not know the job: a 404 is final only when at
+# least this many polls in a row, spanning at least this long, said it
+GONE_AFTER_POLLS, GONE_AFTER_SECONDS = 3, 60.0
 MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024  # a still larger than this is not a thumbnail
 UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 
@@ -83,13 +86,16 @@ class OpenAIProvider(HttpProvider):
         *,
         api_key: str | None = None,
         label: str = "OpenAI-compatible Videos API",
+        clock: Callable[[], float] = time.monotonic,
         **options: Any,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         super().__init__(base_url, label=label, headers=headers, **options)
         self._pool = ThreadPoolExecutor(MAX_PARALLEL, thread_name_prefix="mimio-openai")
+        self._clock = clock
         self._not_before: dict[str, float] = {}  # the server's `openai-poll-after-ms`, per job
-        self._hints = threading.Lock()
+        self._missing: dict[str, tuple[int, float]] = {}  # 404 polls in a row per job, and when the first
+        self._lock = threading.Lock()  # guards both: polls run in parallel
 
     # creating
     def create(self, request: JobRequest) -> str:
@@ -112,8 +118,8 @@ class OpenAIProvider(HttpProvider):
 
     # watching
     def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:
-        now = time.monotonic()
-        with self._hints:  # expired hints go, so jobs that ended elsewhere leave nothing behind
+        now = self._clock()
+        with self._lock:  # expired hints go, so jobs that ended elsewhere leave nothing behind
             self._not_before = {job_id: at for job_id, at in self._not_before.items() if at > now}
             due = [job_id for job_id in job_ids if fresh or job_id not in self._not_before]
         found = {}
@@ -126,21 +132,21 @@ class OpenAIProvider(HttpProvider):
         try:
             policy = None if fresh else POLL_ONCE  # a Retry a person asked for may wait a little
             with self._request("GET", f"/videos/{job_id}", idempotent=True, policy=policy) as response:
+                with self._lock:
+                    self._missing.pop(job_id, None)  # the provider knows the job after all
                 body = response.json()
                 hint = response.headers.get("openai-poll-after-ms")
         except ProviderRefused as exc:
-            if exc.status_code == 404:  # the provider no longer knows the job
-                return JobStatus(
-                    job_id=job_id, state=JobState.FAILED, progress=0, word="missing", error=str(exc)
-                )
+            if exc.status_code == 404:
+                return self._missing_job(job_id, str(exc))
             return None  # a rejected key or an exhausted budget says nothing about the job itself
         except (ProviderError, ValueError):
             return None  # unknown this time, never a failure
         if not isinstance(body, dict):
             return None
         if hint and hint.isdecimal():
-            with self._hints:
-                self._not_before[job_id] = time.monotonic() + min(int(hint) / 1000, MAX_POLL_WAIT)
+            with self._lock:
+                self._not_before[job_id] = self._clock() + min(int(hint) / 1000, MAX_POLL_WAIT)
         word = str(body.get("status") or "unknown")
         state = job_state(word)
         try:
@@ -149,9 +155,28 @@ class OpenAIProvider(HttpProvider):
             progress = 0
         error = failure_message(body.get("error")) if state is JobState.FAILED else None
         if state is not JobState.RUNNING:
-            with self._hints:
+            with self._lock:
                 self._not_before.pop(job_id, None)
         return JobStatus(job_id=job_id, state=state, progress=progress, word=word, error=error)
+
+    def _missing_job(self, job_id: str, detail: str) -> JobStatus | None:
+        """Failed once GONE_AFTER_POLLS polls in a row over GONE_AFTER_SECONDS said 404; unknown before."""
+        now = self._clock()
+        with self._lock:
+            count, since = self._missing.get(job_id, (0, now))
+            self._missing[job_id] = (count + 1, since)
+        if count + 1 < GONE_AFTER_POLLS or now - since < GONE_AFTER_SECONDS:
+            return None
+        minutes = int((now - since) // 60)
+        span = f"{minutes} minute{'s' if minutes > 1 else ''}"
+        return JobStatus(
+            job_id=job_id,
+            state=JobState.FAILED,
+            progress=0,
+            word="missing",
+            error=f"The provider no longer knows job {job_id} (404 on every status check for {span}; "
+            f"it said: {detail}). Retry starts a new generation.",
+        )
 
     # fetching and cleaning up
     def download(self, job_id: str, out: BinaryIO) -> int:

@@ -78,8 +78,9 @@ def test_without_fitting_the_gateway_refuses_the_reference(harness: Harness) -> 
         },
         {"redirect_downloads": 1},
         {"outcomes": [{"prompt_contains": "slow", "outcome": "weird"}]},
+        {"http": [{"endpoint": "status", "status": 404, "times": 2}]},
     ],
-    ids=["429-retry-after", "5xx", "redirect-on-content", "unknown-status-word"],
+    ids=["429-retry-after", "5xx", "redirect-on-content", "unknown-status-word", "polls-routed-wrongly"],
 )
 def test_a_gateways_bad_minute_still_completes(harness: Harness, faults: dict) -> None:
     harness.faults(**faults)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mimio_core.providers.base import Health, JobRequest, JobState
+from mimio_core.providers.base import Health, JobRequest, JobState, JobStatus
 from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.providers.retry import RetryPolicy
 from mimio_core.store.local_files import LocalFileStorage
@@ -56,14 +56,85 @@ def test_a_refused_status_request_is_unknown_not_a_failed_video(
     assert gateway.statuses(["v1"]) == {}
 
 
-def test_a_missing_job_is_failed(api: FakeApi, gateway: OpenAIProvider) -> None:
-    api.script(
-        "GET",
-        "/v1/videos/v1",
-        Reply(404, {"error": {"message": "Video not found", "code": "video_not_found"}}),
+NOT_FOUND = Reply(404, {"error": {"message": "Video not found", "code": "video_not_found"}})
+
+
+@pytest.fixture
+def clock() -> list[float]:
+    """The adapter's clock, moved by hand: `clock[0]` is now."""
+    return [1000.0]
+
+
+@pytest.fixture
+def timed(api: FakeApi, sleeps: list[float], clock: list[float]) -> Iterator[OpenAIProvider]:
+    p = OpenAIProvider(
+        f"{api.url}/v1", policy=RetryPolicy(attempts=3), sleep=sleeps.append, clock=lambda: clock[0]
     )
-    (status,) = gateway.statuses(["v1"]).values()
-    assert (status.state, status.error) == (JobState.FAILED, "Video not found (video_not_found)")
+    yield p
+    p.close()
+
+
+def gone(span: str) -> str:
+    return (
+        f"The provider no longer knows job v1 (404 on every status check for {span}; it said: "
+        "Video not found (video_not_found)). Retry starts a new generation."
+    )
+
+
+def polls_at(provider: OpenAIProvider, clock: list[float], *offsets: float) -> list[JobStatus | None]:
+    """Poll job v1 at each offset (seconds after the first poll); what each poll said of it."""
+    start, found = clock[0], []
+    for offset in offsets:
+        clock[0] = start + offset
+        found.append(provider.statuses(["v1"]).get("v1"))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("offsets", "span"),
+    [((0, 10, 20, 59.9, 60), "1 minute"), ((0, 130, 131), "2 minutes")],
+    ids=["many-polls-then-a-minute", "a-minute-then-three-polls"],
+)
+def test_a_404_is_unknown_until_three_polls_over_a_minute_say_it(
+    api: FakeApi, timed: OpenAIProvider, clock: list[float], offsets: tuple[float, ...], span: str
+) -> None:
+    """A gateway can route one poll to a replica or deployment that does not know the job: LiteLLM
+    rewrites ids (1.108.7 answered `video_` + base64 of `litellm:custom_llm_provider:openai;
+    model_id:sora-2;video_id:...;deployment_id:...`) and routes every poll by decoding it
+    (`decode_video_id_with_provider` in litellm/proxy/video_endpoints/endpoints.py). So a 404 is final
+    only when it persists; until then the job is unknown (left out), never failed."""
+    api.script("GET", "/v1/videos/v1", lambda seen: NOT_FOUND)
+    *unknown, last = polls_at(timed, clock, *offsets)
+    assert unknown == [None] * (len(offsets) - 1)
+    assert last == JobStatus(
+        job_id="v1",
+        state=JobState.FAILED,
+        progress=0,
+        word="missing",
+        error=gone(span),
+    )
+    assert timed.statuses(["v1"], fresh=True)["v1"].state is JobState.FAILED  # a Retry then starts anew
+    assert len(api.calls("GET", "/v1/videos/v1")) == len(offsets) + 1
+
+
+def test_any_answer_about_the_job_starts_the_404_count_again(
+    api: FakeApi, timed: OpenAIProvider, clock: list[float]
+) -> None:
+    running = Reply(200, video("v1", "in_progress"))
+    api.script(
+        "GET", "/v1/videos/v1", NOT_FOUND, NOT_FOUND, running, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND
+    )
+    found = polls_at(timed, clock, 0, 50, 55, 60, 100, 119.9, 120)
+    assert [status and status.state for status in found] == [
+        None,
+        None,
+        JobState.RUNNING,
+        None,
+        None,
+        None,
+        JobState.FAILED,
+    ]
+    assert found[-1] is not None and found[-1].error == gone("1 minute")  # counted from the poll at 60
 
 
 @pytest.mark.parametrize("body", [[], None, "ok"])
