@@ -25,7 +25,7 @@ from mimio_core.providers.base import (
     StartedJob,
     job_state,
 )
-from mimio_core.providers.http import POLL_ONCE, HttpProvider
+from mimio_core.providers.http import POLL_ONCE, HttpProvider, error_code, unwrap_error, with_code
 from mimio_core.validation import detect_type
 
 log = logging.getLogger(__name__)
@@ -43,14 +43,14 @@ UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 
 
 def failure_message(error: Any) -> str:
-    """A failed job's reason as a person should read it; policy refusals say so plainly."""
+    """A failed job's reason as a person should read it (the provider's own when a gateway wrapped
+    it); policy refusals say so plainly."""
     if not isinstance(error, dict):
         return "The provider reported the video as failed."
-    message = str(error.get("message") or "no reason given")
-    code = str(error.get("code") or "")
-    if code in POLICY_CODES or "policy" in code or "moderation" in code:
+    message, code = unwrap_error(str(error.get("message") or "no reason given"), error_code(error))
+    if code and (code in POLICY_CODES or "policy" in code or "moderation" in code):
         return f"Refused by the provider's content policy ({code}): {message}"
-    return f"{message} ({code})" if code else message
+    return with_code(message, code)
 
 
 def _image_body(response: httpx.Response, job_id: str) -> bytes | None:

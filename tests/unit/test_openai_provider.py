@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
-from mimio_core.providers.base import Health, JobRequest, JobState, JobStatus
-from mimio_core.providers.openai import OpenAIProvider
+from mimio_core.providers.base import Health, JobRequest, JobState, JobStatus, ProviderRefused
+from mimio_core.providers.http import MAX_UNWRAP_CHARS, error_detail, unwrap_error
+from mimio_core.providers.openai import OpenAIProvider, failure_message
 from mimio_core.providers.retry import RetryPolicy
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.transfer import StoredVideo, transfer_video
@@ -268,3 +271,96 @@ def test_a_gateway_that_is_down_is_not_answering(sleeps: list[float]) -> None:
         assert down.health() is Health.NOT_ANSWERING
     finally:
         down.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (
+            litellm.CREATE_400,
+            "size '999x999' is not supported by sora-2; supported: 720x1280, 1280x720 (invalid_value)",
+        ),
+        (
+            litellm.STATUS_404,
+            "Video with id 'video_3888b842c1704d49ac1a4498dc23d315' not found. (video_not_found)",
+        ),
+        (
+            litellm.proxy_error(litellm.VERTEX_BYTES),
+            "Unable to submit request because at least one contents field is required. Learn more: "
+            "https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/gemini (INVALID_ARGUMENT)",
+        ),
+        (litellm.proxy_error(litellm.ANTHROPIC_BYTES), "请求参数不合法，请检查后重试"),
+        (litellm.proxy_error(litellm.OPENAI_COMPATIBLE_404, "404"), "File Not Found"),
+        (litellm.proxy_error(litellm.VERTEX_ANTHROPIC), "output_config: Extra inputs are not permitted"),
+        (litellm.proxy_error(litellm.NOTHING_INSIDE), litellm.NOTHING_INSIDE),
+        (
+            litellm.RELAY,
+            "Hmmm something didn't look right with your request. Please try again later or visit "
+            "https://help.openai.com if this issue persists. (sentinel_block)",
+        ),
+    ],
+    ids=[
+        "create",
+        "status-404",
+        "vertex-bytes",
+        "anthropic-utf8",
+        "json",
+        "vertex-anthropic",
+        "plain",
+        "relay",
+    ],
+)
+def test_a_gateways_wrapped_error_shows_the_providers_own_message(body: dict, shown: str) -> None:
+    """Real wrapped texts (tests/litellm_answers.py): the provider's message and code are kept, the
+    gateway's exception names, HTTP status code and routing notes are not."""
+    assert error_detail(httpx.Response(400, json=body)) == shown
+
+
+def test_unwrapping_is_bounded_in_depth_and_length() -> None:
+    def wrap(message: str, times: int) -> str:
+        for level in range(times):
+            message = f"gateway {level} - " + json.dumps({"error": {"message": message, "code": f"c{level}"}})
+        return message
+
+    left = wrap("the provider's reason", 1)  # what is left after three levels of four
+    assert unwrap_error(wrap("the provider's reason", 4)) == (left, "c1")
+    long = wrap("x" * MAX_UNWRAP_CHARS, 1)
+    assert unwrap_error(long, "outer") == (long, "outer")  # too long to parse: shown as it is
+
+
+def test_a_refused_create_through_litellm_says_what_the_provider_refused(
+    api: FakeApi, gateway: OpenAIProvider
+) -> None:
+    api.script("POST", "/v1/videos", Reply(400, litellm.CREATE_400))
+    with pytest.raises(ProviderRefused) as refused:
+        gateway.create(REQUEST)
+    assert (str(refused.value), refused.value.status_code) == (
+        "size '999x999' is not supported by sora-2; supported: 720x1280, 1280x720 (invalid_value)",
+        400,
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (
+            {"code": "generation_failed", "message": litellm.VERTEX_BYTES},
+            "Unable to submit request because at least one contents field is required. Learn more: "
+            "https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/gemini (INVALID_ARGUMENT)",
+        ),
+        (
+            {
+                "code": "upstream_error",
+                "message": 'relay - {"error": {"code": "moderation_blocked", "message": "Blocked."}}',
+            },
+            "Refused by the provider's content policy (moderation_blocked): Blocked.",
+        ),
+        (
+            {"code": 3, "message": "Veo could not render this."},
+            "Veo could not render this.",
+        ),  # Vertex's number
+    ],
+    ids=["wrapped", "wrapped-policy", "numeric-code"],
+)
+def test_a_failed_jobs_wrapped_reason_is_unwrapped(error: dict, shown: str) -> None:
+    assert failure_message(error) == shown
