@@ -276,8 +276,8 @@ class HttpProvider(VideoProvider):
 
     def _health(self, path: str, *, probe_only: bool = False) -> Health:
         """Ask `path`; a refused key (401, 403) is reported as such. `probe_only`: the path is not a
-        health route but any request the API may refuse while it works (a client error there still
-        proves the server answers and took the key)."""
+        health route but a request the API may refuse while it works, so a client error there still
+        shows a server that answers and did not refuse the key."""
         try:
             response = self._client.get(path, timeout=5.0)
         except httpx.HTTPError:

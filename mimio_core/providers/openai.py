@@ -94,7 +94,8 @@ class OpenAIProvider(HttpProvider):
         self._pool = ThreadPoolExecutor(MAX_PARALLEL, thread_name_prefix="mimio-openai")
         self._clock = clock
         self._not_before: dict[str, float] = {}  # the server's `openai-poll-after-ms`, per job
-        self._missing: dict[str, tuple[int, float]] = {}  # 404 polls in a row per job, and when the first
+        # 404 polls in a row per job and when the first came; kept once it failed, so a Retry sees it gone
+        self._missing: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()  # guards both: polls run in parallel
 
     # creating
