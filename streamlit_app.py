@@ -3,9 +3,10 @@ the sidebar)."""
 
 import streamlit as st
 
+from mimio_core.providers.base import Health
 from mimio_core.ui.auth import account_menu, sign_in_page
 from mimio_core.ui.projects import active_project_selector
-from mimio_core.ui.runtime import provider_answers, runtime_or_explain, user_session, workspace_or_explain
+from mimio_core.ui.runtime import provider_health, runtime_or_explain, user_session, workspace_or_explain
 from mimio_core.ui.text import plain
 
 st.set_page_config(page_title="Mimio", page_icon=":material/movie:", layout="wide")
@@ -39,10 +40,10 @@ with st.sidebar:
     active_project_selector(workspace)
     for name in runtime.provider.members:
         description = runtime.describe(name)
-        answers = provider_answers(runtime, name, description)
+        health = provider_health(runtime, name, description)
         st.caption(
-            f":material/{'cloud_done' if answers else 'cloud_off'}: {plain(description)}"
-            f" · {'answering' if answers else 'not answering'}"
+            f":material/{'cloud_done' if health is Health.ANSWERING else 'cloud_off'}: "
+            f"{plain(description)} · {health}"
         )
     st.caption(f":material/database: {runtime.storage_description}")
 

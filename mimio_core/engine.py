@@ -60,6 +60,12 @@ def as_variations(request: ValidRequest, count: int) -> list[ValidRequest]:
     return [replace(request, title=f"{request.title} - Variation {n}") for n in range(1, count + 1)]
 
 
+def was_cancelled(video: TrackedVideo) -> bool:
+    """Whether a person cancelled the video: its error is CANCELLED, perhaps followed by why its
+    provider job may still run."""
+    return video.status is F and (video.error or "").startswith(CANCELLED)
+
+
 def _same_generation(video: TrackedVideo) -> tuple[str, str, str, int, str | None]:
     return (video.prompt, video.model, video.size, video.seconds, video.reference_path)
 
@@ -190,15 +196,17 @@ class Engine:
         return video if video is not None and video.user_id == user_id else None
 
     def cancel(self, video_id: str, user_id: str) -> TrackedVideo | None:
-        """Stop tracking a queued or processing video (it ends `failed`, "Cancelled.")."""
+        """Stop tracking a queued or processing video (it ends `failed`, "Cancelled.", followed by why
+        its provider job may still run when the provider would not delete it)."""
         for _ in range(3):  # the engine may move it from queued to processing meanwhile
             video = self._owned(video_id, user_id)
             if video is None or video.is_final:
                 return video
-            cancelled = self.store.transition(video_id, video.status, F, error=CANCELLED)
+            # the job is deleted first, so the video's error can say whether it still runs
+            still_running = self._delete_job(video.external_video_id) if video.external_video_id else None
+            error = f"{CANCELLED} {still_running}" if still_running else CANCELLED
+            cancelled = self.store.transition(video_id, video.status, F, error=error)
             if cancelled is not None:
-                if video.external_video_id:
-                    self._delete_job(video.external_video_id)
                 return cancelled
         return self._owned(video_id, user_id)
 
@@ -222,7 +230,7 @@ class Engine:
         if video is None or video.status is not F:
             return video
         status = None
-        if video.external_video_id and video.error != CANCELLED:
+        if video.external_video_id and not was_cancelled(video):
             status = self.provider.statuses([video.external_video_id], fresh=True).get(
                 video.external_video_id
             )
@@ -369,11 +377,22 @@ class Engine:
             for video_id in video_ids:
                 self._create_retries.pop(video_id, None)
 
-    def _delete_job(self, job_id: str) -> None:
+    def _delete_job(self, job_id: str) -> str | None:
+        """Delete the provider's job; when it may still run (and be billed), a sentence saying so."""
         try:
             self.provider.delete(job_id)
         except ProviderError as exc:
             log.info("provider job %s not deleted: %s", job_id, exc)
+            status = exc.status_code if isinstance(exc, ProviderRefused) else None
+            if status == 404:  # already gone
+                return None
+            cannot = (
+                f"does not let this app stop its job {job_id} (HTTP 405)"  # e.g. LiteLLM: no DELETE route
+                if status == 405
+                else f"did not stop its job {job_id} ({exc})"
+            )
+            return f"The provider {cannot}, so it may still finish and be billed."
+        return None
 
     def _call_create(self, requests: list[JobRequest]) -> list[StartedJob]:
         if len(requests) == 1:

@@ -75,10 +75,16 @@ def _store_thumbnail(
 
 
 def _provider_thumbnail(provider: VideoProvider, job_id: str) -> Image.Image | None:
+    """The provider's still, scaled; None when it offers none or it does not decode (the first frame
+    serves then)."""
     data = provider.thumbnail(job_id)
     if data is None:
         return None
-    image = Image.open(io.BytesIO(data)).convert("RGB")
+    try:
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+    except (OSError, ValueError) as exc:
+        log.info("the provider's thumbnail of %s does not decode (%s); using the first frame", job_id, exc)
+        return None
     image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 4))
     return image
 

@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+PIECE = 64 * 1024
+
 
 @dataclass
 class Reply:
@@ -21,6 +23,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     declared_length: int | None = None  # a Content-Length larger than the body: the connection drops
     delay: float = 0.0  # seconds before answering
+    pace: float = 0.0  # seconds between 64 KiB pieces of the body: a client that stops reading is seen
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Seen:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    sent: int = 0  # bytes of the reply's body the server managed to send before the client hung up
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -71,7 +75,8 @@ def handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            reply = api.answer(Seen(self.command, parts.path, parse_qs(parts.query), headers, body))
+            seen = Seen(self.command, parts.path, parse_qs(parts.query), headers, body)
+            reply = api.answer(seen)
             time.sleep(reply.delay)
             payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
             self.send_response(reply.status)
@@ -82,9 +87,15 @@ def handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(reply.declared_length or len(payload)))
             self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(payload)
-            self.wfile.flush()
             self.close_connection = True
+            try:
+                for start in range(0, len(payload), PIECE):
+                    self.wfile.write(payload[start : start + PIECE])
+                    self.wfile.flush()
+                    seen.sent += len(payload[start : start + PIECE])
+                    time.sleep(reply.pace)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading: `seen.sent` says how far it got
 
         do_GET = do_POST = do_DELETE = _handle
 

@@ -32,6 +32,14 @@ class ProviderNotStarted(ProviderUnavailable):
     503): a create that failed so started nothing, and may be sent again later without billing twice."""
 
 
+class Health(StrEnum):
+    """What a health check found, worded for the sidebar ("<provider> · <health>")."""
+
+    ANSWERING = "answering"
+    KEY_REFUSED = "refuses the API key"
+    NOT_ANSWERING = "not answering"
+
+
 class JobState(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
@@ -126,7 +134,7 @@ class VideoProvider(ABC):
     def delete(self, job_id: str) -> None: ...
 
     @abstractmethod
-    def health(self) -> bool: ...
+    def health(self) -> Health: ...
 
     @abstractmethod
     def close(self) -> None: ...

@@ -14,7 +14,14 @@ from typing import Any
 import httpx
 
 from mimio_core.models import CheckedReference
-from mimio_core.providers.base import JobRequest, JobState, JobStatus, ProviderError, ProviderRefused
+from mimio_core.providers.base import (
+    Health,
+    JobRequest,
+    JobState,
+    JobStatus,
+    ProviderError,
+    ProviderRefused,
+)
 from mimio_core.providers.hosted import HostedProvider
 from mimio_core.providers.http import POLL_ONCE, error_detail
 from mimio_core.request_template import RequestTemplate, output_url
@@ -176,10 +183,6 @@ class FalProvider(HostedProvider):
             if exc.status_code != 400:  # 400: ALREADY_COMPLETED, nothing left to stop
                 raise
 
-    def health(self) -> bool:
-        """fal has no health route: any answer but a refused key or a server error will do."""
-        try:
-            response = self._client.get("/", timeout=5.0)
-        except httpx.HTTPError:
-            return False
-        return response.status_code < 500 and response.status_code not in (401, 403)
+    def health(self) -> Health:
+        """fal has no health route: any answer of the queue host but a refused key or a server error."""
+        return self._health("/", probe_only=True)

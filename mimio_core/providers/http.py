@@ -3,7 +3,10 @@ error messages from either API's error shape, and a download that starts over wh
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -12,6 +15,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from mimio_core.providers.base import (
+    Health,
     JobRequest,
     ProviderError,
     ProviderNotStarted,
@@ -36,27 +40,100 @@ log = logging.getLogger(__name__)
 POLL_ONCE = RetryPolicy(attempts=1)
 
 
+# A gateway wraps the provider's error text in its own, a gateway before it may wrap that again.
+MAX_UNWRAP_DEPTH = 3
+MAX_UNWRAP_CHARS = 20_000  # a longer message is shown as it is, never parsed
+MAX_OBJECT_STARTS = 10  # the `{` in a message tried as the start of an error object
+BYTES_LITERAL = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')  # a repr of bytes
+
+
 def error_detail(response: httpx.Response) -> str:
-    """The server's message: FastAPI's `detail`, or OpenAI's `error.message` (with its code), else a
-    generic message with the status code."""
+    """The server's message: FastAPI's `detail`, or OpenAI's `error.message` (with its code), the
+    provider's own when a gateway wrapped it (`unwrap_error`); else a generic one with the status."""
     try:
         body = response.json()
     except ValueError:
         body = None
     detail = body.get("detail") if isinstance(body, dict) else None
     if isinstance(detail, list):  # FastAPI request-validation errors
-        detail = "; ".join(
+        joined = "; ".join(
             f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
             for item in detail
             if isinstance(item, dict)
         )
-    error = body.get("error") if isinstance(body, dict) else None
-    if detail is None and isinstance(error, dict) and error.get("message"):
-        code = error.get("code")
-        detail = f"{error['message']} ({code})" if code else error["message"]
-    if isinstance(detail, str) and detail.strip():
-        return detail.strip()
+        if joined.strip():
+            return joined.strip()
+    fields = error_fields(body)
+    if fields is not None:
+        return with_code(*unwrap_error(*fields))
     return f"the video provider answered HTTP {response.status_code}"
+
+
+def error_fields(body: Any) -> tuple[str, str | None] | None:
+    """(message, code) of an error body: FastAPI's `{"detail": "..."}`, or `{"error": {"message",
+    "code" or "status"}}` (OpenAI, Google; Anthropic nests it alike); None for anything else."""
+    if not isinstance(body, dict):
+        return None
+    detail, error = body.get("detail"), body.get("error")
+    if isinstance(detail, str) and detail.strip():
+        return detail, None
+    if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"].strip():
+        return error["message"], error_code(error)
+    return None
+
+
+def error_code(error: dict[str, Any]) -> str | None:
+    """The machine-readable reason worth showing: `code`, else Google's `status`; a number (an HTTP
+    status, Google's numeric code) says nothing a person can use."""
+    for key in ("code", "status"):
+        value = error.get(key)
+        if isinstance(value, str) and value.strip() and not value.strip().isdecimal():
+            return value.strip()
+    return None
+
+
+def with_code(message: str, code: str | None) -> str:
+    return f"{message} ({code})" if code else message
+
+
+def unwrap_error(message: str, code: str | None = None) -> tuple[str, str | None]:
+    """The innermost (message, code) of a message that carries the upstream provider's error as JSON
+    text, as gateways wrap it: LiteLLM sends `litellm.BadRequestError: OpenAIException - {"error":
+    {...}}` plus routing notes, or the repr of the provider's bytes (`b'{...}'`). Only the provider's
+    sentence can tell a person what to change. At most MAX_UNWRAP_DEPTH levels, MAX_UNWRAP_CHARS long."""
+    for _ in range(MAX_UNWRAP_DEPTH):
+        inner = _embedded_error(message) if len(message) <= MAX_UNWRAP_CHARS else None
+        if inner is None:
+            break
+        message, code = inner[0], inner[1] or code
+    return message.strip(), code
+
+
+def _embedded_error(text: str) -> tuple[str, str | None] | None:
+    """The fields of the first error object written inside `text`, as a bytes literal or as JSON."""
+    decoder = json.JSONDecoder()
+    for candidate in [*(_bytes_text(found.group()) for found in BYTES_LITERAL.finditer(text)), text]:
+        start = candidate.find("{")
+        for _ in range(MAX_OBJECT_STARTS):
+            if start < 0:
+                break
+            try:
+                fields = error_fields(decoder.raw_decode(candidate, start)[0])
+            except ValueError:
+                fields = None
+            if fields is not None:
+                return fields
+            start = candidate.find("{", start + 1)
+    return None
+
+
+def _bytes_text(literal: str) -> str:
+    """The text a Python bytes literal (`b'{\\n  "error": ...}'`) holds, or "" when it is not one."""
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
 
 
 class HttpProvider(VideoProvider):
@@ -199,12 +276,19 @@ class HttpProvider(VideoProvider):
                 self._sleep(self.policy.delay(attempt))
                 attempt += 1
 
-    def _health(self, path: str) -> bool:
+    def _health(self, path: str, *, probe_only: bool = False) -> Health:
+        """Ask `path`; a refused key (401, 403) is reported as such. `probe_only`: the path is not a
+        health route but a request the API may refuse while it works, so a client error there still
+        shows a server that answers and did not refuse the key."""
         try:
             response = self._client.get(path, timeout=5.0)
         except httpx.HTTPError:
-            return False
-        return response.is_success
+            return Health.NOT_ANSWERING
+        if response.status_code in (401, 403):
+            return Health.KEY_REFUSED
+        if response.is_success or (probe_only and response.is_client_error):
+            return Health.ANSWERING
+        return Health.NOT_ANSWERING
 
     def close(self) -> None:
         self._client.close()

@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterator
 from typing import Any, BinaryIO
 
 from mimio_core.providers.base import (
+    Health,
     JobRequest,
     JobStatus,
     ProviderError,
@@ -131,5 +132,5 @@ class MimioProvider(HttpProvider):
         with self._request("DELETE", f"/api/videos/{job_id}", idempotent=True):
             pass
 
-    def health(self) -> bool:
+    def health(self) -> Health:
         return self._health("/health")

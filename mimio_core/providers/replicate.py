@@ -11,10 +11,15 @@ import logging
 import re
 from typing import Any
 
-import httpx
-
 from mimio_core.models import CheckedReference
-from mimio_core.providers.base import JobRequest, JobState, JobStatus, ProviderError, ProviderRefused
+from mimio_core.providers.base import (
+    Health,
+    JobRequest,
+    JobState,
+    JobStatus,
+    ProviderError,
+    ProviderRefused,
+)
 from mimio_core.providers.hosted import HostedProvider
 from mimio_core.providers.http import POLL_ONCE
 from mimio_core.request_template import RequestTemplate, output_url
@@ -138,10 +143,6 @@ class ReplicateProvider(HostedProvider):
         with self._request("POST", f"/predictions/{job_id}/cancel", idempotent=True):
             pass
 
-    def health(self) -> bool:
-        """`GET /account` answers only with a valid token."""
-        try:
-            response = self._client.get("/account", timeout=5.0)
-        except httpx.HTTPError:
-            return False
-        return response.is_success
+    def health(self) -> Health:
+        """`GET /account` answers only a valid token (https://replicate.com/docs/reference/http)."""
+        return self._health("/account")

@@ -14,6 +14,7 @@ from typing import BinaryIO, get_args
 
 from mimio_core.catalogue import ProviderKind
 from mimio_core.providers.base import (
+    Health,
     JobRequest,
     JobStatus,
     ProviderRefused,
@@ -113,8 +114,10 @@ class ProviderRouter(VideoProvider):
         name, own = self._split(job_id)
         self.members[name].delete(own)
 
-    def health(self) -> bool:
-        return all(member.health() for member in self.members.values())
+    def health(self) -> Health:
+        """The first member's problem, or answering when every member answers."""
+        checks = (member.health() for member in self.members.values())
+        return next((health for health in checks if health is not Health.ANSWERING), Health.ANSWERING)
 
     def close(self) -> None:
         for member in self.members.values():

@@ -12,6 +12,7 @@ from mimio_core.catalogue import CatalogueError
 from mimio_core.config import ConfigError, load_settings
 from mimio_core.logs import configure_logging
 from mimio_core.models import LOCAL_USER_ID
+from mimio_core.providers.base import Health
 from mimio_core.runtime import Runtime, open_runtime
 from mimio_core.store.base import StorageError
 from mimio_core.ui.text import plain
@@ -98,7 +99,7 @@ def current_workspace() -> Workspace:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def provider_answers(_runtime: Runtime, name: str, description: str) -> bool:
+def provider_health(_runtime: Runtime, name: str, description: str) -> Health:
     """Health check of one active provider (`description` keys the cache to where it is reached),
     cached briefly so a rerun does not cost a request each time."""
     return _runtime.provider.members[name].health()

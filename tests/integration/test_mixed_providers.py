@@ -14,6 +14,7 @@ import pytest
 
 from mimio_core.config import load_settings
 from mimio_core.models import VideoRequest, VideoStatus
+from mimio_core.providers.base import Health
 from mimio_core.runtime import Runtime, open_runtime
 from mimio_core.validation import validate_request
 from tests.standins.fal import FalStandin, start_fal
@@ -83,7 +84,7 @@ def test_one_batch_goes_to_three_providers(
     created = runtime.embedded_server.service.requests
     assert created["create-batch"] + created["create"] == 1  # only the local preview went there
     assert runtime.embedded_server.service.downloads == {jobs[2].removeprefix("local:"): 1}
-    assert all(runtime.provider.members[name].health() for name in runtime.provider.members)
+    assert {member.health() for member in runtime.provider.members.values()} == {Health.ANSWERING}
 
 
 def test_the_cli_lists_the_models_of_the_active_providers(

@@ -4,16 +4,17 @@ server's /v1 routes: modes, reference fitting, thumbnails, and a gateway's bad m
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
-from mimio_core.engine import as_variations
+from mimio_core.engine import Engine, as_variations
 from mimio_core.local_server.runner import start_in_thread
-from mimio_core.models import ReferenceUpload, VideoStatus
-from mimio_core.providers.base import JobRequest
+from mimio_core.models import ReferenceUpload, TrackedVideo, VideoStatus
+from mimio_core.providers.base import Health, JobRequest
 from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.store.base import thumbnail_key
 from tests.conftest import Harness
@@ -78,8 +79,9 @@ def test_without_fitting_the_gateway_refuses_the_reference(harness: Harness) -> 
         },
         {"redirect_downloads": 1},
         {"outcomes": [{"prompt_contains": "slow", "outcome": "weird"}]},
+        {"http": [{"endpoint": "status", "status": 404, "times": 2}]},
     ],
-    ids=["429-retry-after", "5xx", "redirect-on-content", "unknown-status-word"],
+    ids=["429-retry-after", "5xx", "redirect-on-content", "unknown-status-word", "polls-routed-wrongly"],
 )
 def test_a_gateways_bad_minute_still_completes(harness: Harness, faults: dict) -> None:
     harness.faults(**faults)
@@ -155,3 +157,72 @@ def test_the_servers_poll_hint_spaces_out_status_requests(tmp_path: Path) -> Non
     finally:
         provider.close()
         slow.stop()
+
+
+def test_a_gateway_that_refuses_its_list_answers_and_generates_and_a_stopped_one_does_not(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """LiteLLM answers `GET /v1/videos` 400 while it generates (tests/litellm_answers.py)."""
+    harness.faults(
+        http=[{"endpoint": "list", "status": 400, "times": 100, "detail": "LLM Provider NOT provided."}]
+    )
+    engine = harness.engine(api="openai").start()
+    assert engine.provider.health() is Health.ANSWERING
+    (video,) = engine.submit([valid(prompt="listless", seconds=4)])
+    assert engine.wait([video.id], timeout=60)[0].status is VideoStatus.COMPLETED
+    gone = start_in_thread(tmp_path / "gone")
+    provider = OpenAIProvider(f"{gone.url}/v1")
+    gone.stop()
+    try:
+        assert provider.health() is Health.NOT_ANSWERING
+    finally:
+        provider.close()
+
+
+def started(engine: Engine, video_id: str) -> TrackedVideo:
+    """The video once its provider job exists."""
+    deadline = time.monotonic() + 30
+    while not (video := engine.store.get_video(video_id)) or not video.external_video_id:
+        assert time.monotonic() < deadline, video
+        time.sleep(0.05)
+    return video
+
+
+@pytest.mark.parametrize(
+    ("fault", "note"),
+    [
+        (
+            {"status": 405, "times": 1, "detail": "Method Not Allowed"},
+            " The provider does not let this app stop its job {job} (HTTP 405), so it may still finish "
+            "and be billed.",
+        ),
+        (
+            {"status": 503, "times": 5},
+            " The provider did not stop its job {job} (OpenAI-compatible Videos API kept failing: injected "
+            "fault after 5 attempts), so it may still finish and be billed.",
+        ),
+        ({"status": 404, "times": 1}, ""),  # already gone: nothing left to bill
+        (None, ""),
+    ],
+    ids=["no-delete-route", "unreachable", "already-gone", "deleted"],
+)
+def test_a_cancel_that_cannot_stop_the_job_says_it_may_still_be_billed(
+    harness: Harness, fault: dict | None, note: str
+) -> None:
+    """LiteLLM's proxy has no DELETE route for videos (litellm/proxy/video_endpoints/endpoints.py
+    registers create, list, status, content and remix); 1.108.7 answered `DELETE /v1/videos/{id}` 405
+    `{"detail": "Method Not Allowed"}` (seen live)."""
+    harness.faults(
+        outcomes=[{"prompt_contains": "forever", "outcome": "never"}],
+        http=[{"endpoint": "delete", **fault}] if fault else [],
+    )
+    engine = harness.engine(api="openai").start()
+    (video,) = engine.submit([valid(prompt="forever rendering", seconds=4)])
+    job = started(engine, video.id).external_video_id
+    cancelled = engine.cancel(video.id, video.user_id)
+    assert (cancelled.status, cancelled.error) == (VideoStatus.FAILED, "Cancelled." + note.format(job=job))
+    assert harness.stats()["requests"]["delete"] == (fault or {"times": 1})["times"]
+    polls = harness.stats()["requests"].get("status", 0)
+    retried = engine.retry(video.id, video.user_id)  # a cancelled video is made again, its job not asked
+    assert retried.status is VideoStatus.QUEUED
+    assert harness.stats()["requests"].get("status", 0) == polls

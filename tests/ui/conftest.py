@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from mimio_core.local_server.runner import RunningServer, start_in_thread
 from mimio_core.runtime import Runtime
 from mimio_core.ui.runtime import close_runtime, get_runtime
+from tests.fake_api import api  # noqa: F401 (the scripted gateway, for the sidebar's health)
 from tests.shown import shown
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,6 +9,8 @@ from mimio_core.models import LOCAL_USER_ID, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.ui.runtime import get_runtime
 from mimio_core.ui.text import plain
+from tests import litellm_answers as litellm
+from tests.fake_api import FakeApi, Reply
 from tests.media import mp4_bytes, png_bytes
 from tests.shown import shown
 from tests.ui.conftest import ROOT, texts
@@ -32,6 +34,32 @@ def test_single_page_shows_every_field_and_the_sidebar(app: AppTest, runtime: Ru
     assert "Embedded renderer (offline, free) · answering" in sidebar
     assert "SQLite and local files" in sidebar
     assert "Estimated cost: $0.80 at list price" in texts(app)
+
+
+@pytest.mark.parametrize(
+    ("reply", "health"),
+    [
+        (Reply(400, litellm.LIST_400), "cloud_done: {gateway} · answering"),
+        (
+            Reply(401, {"error": {"message": "Authentication Error", "code": "401"}}),
+            "cloud_off: {gateway} · refuses the API key",
+        ),
+    ],
+    ids=["litellm-list-400", "wrong-key"],
+)
+def test_the_sidebar_says_whether_a_gateway_answers_and_takes_the_key(
+    app_env: object, api: FakeApi, monkeypatch: pytest.MonkeyPatch, reply: Reply, health: str
+) -> None:
+    """A working LiteLLM answers its list 400: the sidebar must not call it "not answering"."""
+    monkeypatch.setenv("MIMIO_OPENAI_BASE_URL", f"{api.url}v1")
+    monkeypatch.setenv("MIMIO_OPENAI_API_KEY", "sk-test")
+    api.script("GET", "/v1/videos", reply)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    gateway = f"OpenAI-compatible Videos API ({api.url}v1)"
+    assert f":material/{health.format(gateway=gateway)}" in [shown(c.value) for c in at.sidebar.caption]
+    assert [(s.method, s.path) for s in api.seen] == [("GET", "/v1/videos")]
 
 
 def test_sizes_follow_the_model(app: AppTest) -> None:

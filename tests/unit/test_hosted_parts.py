@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from mimio_core.providers.base import (
+    Health,
     JobRequest,
     JobState,
     JobStatus,
@@ -52,8 +53,8 @@ class Recording(VideoProvider):
     def delete(self, job_id: str) -> None:
         self.asked.append(("delete", job_id))
 
-    def health(self) -> bool:
-        return True
+    def health(self) -> Health:
+        return Health.ANSWERING
 
     def close(self) -> None:
         pass

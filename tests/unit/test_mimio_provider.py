@@ -12,6 +12,7 @@ import pytest
 
 from mimio_core.models import CheckedReference
 from mimio_core.providers.base import (
+    Health,
     JobRequest,
     JobState,
     JobStatus,
@@ -148,7 +149,7 @@ def test_unreachable_server_is_unavailable(sleeps):
         with pytest.raises(ProviderUnavailable, match=r"^Mimio video API unreachable: ConnectError: "):
             p.create(REQUEST)
         assert len(sleeps) == 2  # a refused connection never reached the server: retried even for create
-        assert p.health() is False
+        assert p.health() is Health.NOT_ANSWERING
     finally:
         p.close()
 
@@ -400,7 +401,15 @@ def test_delete(api, provider):
     assert [(s.method, s.path) for s in api.seen] == [("DELETE", "/api/videos/job-1")]
 
 
-@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (404, False)])
+@pytest.mark.parametrize(
+    ("status", "healthy"),
+    [
+        (200, Health.ANSWERING),
+        (503, Health.NOT_ANSWERING),
+        (404, Health.NOT_ANSWERING),  # the Mimio API's own health route: missing means not this API
+        (401, Health.KEY_REFUSED),
+    ],
+)
 def test_health(api, provider, status, healthy):
     api.script("GET", "/health", Reply(status, {"status": "ok"}))
     assert provider.health() is healthy
