@@ -137,11 +137,13 @@ def open_providers(
     server = None
     for kind in settings.active_providers:
         served = {name: catalogue[name] for name, provider in routes.items() if provider == kind}
-        if not served:
-            raise CatalogueError(f"No model in the catalogue is offered by the {kind!r} provider.")
+        if not served:  # e.g. a gateway beside a Mimio API server: the default one serves Sora 2
+            log.warning("the %s provider serves no model: another active provider serves each of its", kind)
         members[kind], started = open_provider(settings, kind, served)
         server = server or started
     # the form's labels name the provider: "Veo 3.1 · fal.ai" and "Veo 3.1 · Replicate" differ
+    if not routes:
+        raise CatalogueError("No model in the catalogue is offered by an active provider.")
     models = MappingProxyType(
         {
             name: replace(catalogue[name], label=f"{catalogue[name].label} · {members[kind].label}")
