@@ -202,7 +202,8 @@ def _follow(runtime: Runtime, videos: list[TrackedVideo]) -> int:
 
         def show(latest: list[TrackedVideo]) -> None:
             for video in latest:
-                bars.update(tasks[video.id], completed=video.progress, status=video.status.value)
+                status = video.status_note if video.status_note and not video.is_final else video.status.value
+                bars.update(tasks[video.id], completed=video.progress, status=status)
 
         final = runtime.engine.wait([v.id for v in videos], on_change=show)
     failed = [video for video in final if video.status is VideoStatus.FAILED]

@@ -369,6 +369,8 @@ class Engine:
             delay = self.create_backoff.delay(attempts)
             self._create_retries[video.id] = (attempts + 1, time.monotonic() + delay)
         self.store.mark_creating([video.id], self.owner, sent=False)
+        note = f"Not started yet ({error or 'the provider is busy'}); trying again in {delay:.0f} s."
+        self.store.update_progress(video.id, self.owner, 0, None, note)
         log.warning("video %s not started (%s); trying again in %.1f s", video.id, error, delay)
 
     def _forget_retries(self, video_ids: Iterable[str]) -> None:
@@ -456,8 +458,8 @@ class Engine:
                 self._calls.submit(self._transfer, video)
             elif status.state is JobState.FAILED:
                 self._fail(video, status.error or f"The provider reported the video as {status.word}.")
-            elif status.progress != video.progress:
-                self.store.update_progress(video.id, self.owner, status.progress, None)
+            elif (status.progress, status.note) != (video.progress, video.status_note):
+                self.store.update_progress(video.id, self.owner, status.progress, None, status.note)
 
     def _fail(self, video: TrackedVideo, message: str) -> None:
         if self.store.transition(video.id, P, F, owner=self.owner, error=message):

@@ -97,6 +97,7 @@ class TrackedVideo:
     # set just before the provider's create call: a record with this and no job id was maybe created
     create_started_at: datetime | None = None
     completed_at: datetime | None = None
+    status_note: str | None = None  # where a processing video is at its provider; cleared on each change
 
     @property
     def is_final(self) -> bool:

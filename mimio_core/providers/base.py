@@ -96,6 +96,9 @@ class JobStatus:
     progress: int
     word: str
     error: str | None = None
+    # where the job is, in the provider's terms, for providers without a percentage: "Waiting at
+    # fal.ai, position 3", "Generating at fal.ai"
+    note: str | None = None
 
 
 class VideoProvider(ABC):

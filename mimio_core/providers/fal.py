@@ -134,8 +134,18 @@ class FalProvider(HostedProvider):
             return None
         word = str(body.get("status") or "unknown") if isinstance(body, dict) else "unknown"
         if word != "COMPLETED":  # IN_QUEUE, IN_PROGRESS, or a word not known yet: never final
-            return JobStatus(job_id=job_id, state=JobState.RUNNING, progress=0, word=word.lower())
+            return JobStatus(job_id, JobState.RUNNING, 0, word.lower(), note=self._note(word, body))
         return self._result(job_id)
+
+    def _note(self, word: str, body: dict[str, Any]) -> str:
+        """fal gives no percentage: say where the request is (https://docs.fal.ai/model-apis/model-endpoints/queue)."""
+        position = body.get("queue_position")
+        if word == "IN_QUEUE":
+            ahead = f", position {position + 1}" if isinstance(position, int) and position >= 0 else ""
+            return f"Waiting at {self.label}{ahead}"
+        if word == "IN_PROGRESS":
+            return f"Generating at {self.label}"
+        return f"At {self.label}: {word.lower()}"
 
     def _result(self, job_id: str) -> JobStatus | None:
         """A completed request's result decides: a video, or the error it ended with."""

@@ -115,7 +115,9 @@ class ReplicateProvider(HostedProvider):
             error = prediction.get("error")
             reason = f"{ENDED[word]}: {error}" if error else f"{ENDED[word]}."
             return JobStatus(job_id, JobState.FAILED, 0, word, reason)
-        return JobStatus(job_id, JobState.RUNNING, log_progress(prediction.get("logs")), word)
+        notes = {"starting": f"Starting up at {self.label}", "processing": f"Generating at {self.label}"}
+        note = notes.get(word, f"At {self.label}: {word}")
+        return JobStatus(job_id, JobState.RUNNING, log_progress(prediction.get("logs")), word, note=note)
 
     def _prediction(self, job_id: str, fresh: bool = True) -> dict[str, Any]:
         policy = None if fresh else POLL_ONCE

@@ -143,10 +143,11 @@ class VideoStore(ABC):
 
     @abstractmethod
     def update_progress(
-        self, video_id: str, owner: str, progress: int, external_video_id: str | None
+        self, video_id: str, owner: str, progress: int, external_video_id: str | None, note: str | None = None
     ) -> bool:
-        """Save provider progress (never lower) and the job id once known, for a video this engine
-        holds; False when it no longer does (cancelled, deleted, or taken over)."""
+        """Save provider progress (never lower), the job id once known, and where the job is (`note`,
+        replacing the last one), for a video this engine holds; False when it no longer does
+        (cancelled, deleted, or taken over)."""
 
     @abstractmethod
     def mark_creating(self, video_ids: list[str], owner: str, *, sent: bool = True) -> None:
@@ -170,7 +171,7 @@ class VideoStore(ABC):
         require_transition(current, new)
         if unknown := set(fields) - WRITABLE_FIELDS:
             raise ValueError(f"not a writable video field: {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {**fields, "status": str(new)}
+        values: dict[str, Any] = {**fields, "status": str(new), "status_note": None}
         if new.is_final:  # a finished video is nobody's work any more
             values["lease_owner"] = values["lease_expires_at"] = None
         if new is VideoStatus.COMPLETED:
@@ -293,6 +294,7 @@ def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> Track
         started_at=to_time(row["started_at"]),
         create_started_at=to_time(row["create_started_at"]),
         completed_at=to_time(row["completed_at"]),
+        status_note=row["status_note"],
     )
 
 

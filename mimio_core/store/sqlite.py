@@ -62,12 +62,17 @@ CREATE TABLE IF NOT EXISTS videos (
     updated_at REAL NOT NULL,
     started_at REAL,
     create_started_at REAL,
-    completed_at REAL
+    completed_at REAL,
+    status_note TEXT
 );
 CREATE INDEX IF NOT EXISTS videos_user_created ON videos (user_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS videos_status_created ON videos (status, created_at);
 CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id);
 """
+
+
+# columns added after the first release: (name, definition) for ALTER TABLE on an existing database
+ADDED_COLUMNS = {"status_note": "TEXT"}
 
 
 def _time(value: float | None) -> datetime | None:
@@ -113,6 +118,14 @@ class SQLiteStore(VideoStore):
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """A database made by an older version gains the columns added since (nothing else changes)."""
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(videos)")}
+        for name, definition in ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE videos ADD COLUMN {name} {definition}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -269,14 +282,14 @@ class SQLiteStore(VideoStore):
             db.execute("DELETE FROM videos WHERE id = ?", (video_id,))
 
     def update_progress(
-        self, video_id: str, owner: str, progress: int, external_video_id: str | None
+        self, video_id: str, owner: str, progress: int, external_video_id: str | None, note: str | None = None
     ) -> bool:
         with self._transaction() as db:
             changed = db.execute(
                 "UPDATE videos SET progress = max(progress, ?), updated_at = ?,"
-                " external_video_id = coalesce(?, external_video_id)"
+                " external_video_id = coalesce(?, external_video_id), status_note = ?"
                 " WHERE id = ? AND status = 'processing' AND lease_owner = ?",
-                (max(0, min(100, progress)), time.time(), external_video_id, video_id, owner),
+                (max(0, min(100, progress)), time.time(), external_video_id, note, video_id, owner),
             ).rowcount
         return bool(changed)
 

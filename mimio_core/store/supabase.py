@@ -394,7 +394,7 @@ class SupabaseStore(VideoStore):
             start += ROWS_PER_PAGE
 
     def update_progress(
-        self, video_id: str, owner: str, progress: int, external_video_id: str | None
+        self, video_id: str, owner: str, progress: int, external_video_id: str | None, note: str | None = None
     ) -> bool:
         if not _is_uuid(video_id):
             return False
@@ -403,6 +403,7 @@ class SupabaseStore(VideoStore):
             "p_owner": owner,
             "p_progress": progress,
             "p_external_video_id": external_video_id,
+            "p_note": note,
         }
         return bool(_execute("save progress", self._client.rpc("record_video_progress", arguments)).data)
 

@@ -59,6 +59,16 @@ def retry_video(runtime: Runtime, workspace: Workspace, video_id: str) -> None:
         st.toast(plain(f"Could not retry: {exc}"), icon=":material/error:")
 
 
+def progress_text(video: TrackedVideo) -> str:
+    """What a video waiting or in the making is doing: the provider's note where it gives one (fal gives
+    no percentage, so none is made up), with the percentage once there is one."""
+    if video.status is VideoStatus.QUEUED:
+        return f"Waiting for a free slot: {video.progress}%"
+    if video.status_note:
+        return f"{video.status_note}: {video.progress}%" if video.progress else video.status_note
+    return f"Generating: {video.progress}%"
+
+
 def video_card(
     runtime: Runtime,
     workspace: Workspace,
@@ -104,8 +114,7 @@ def video_card(
                 args=(runtime, workspace, video.id),
             )
         else:
-            waiting = "Waiting for a free slot" if video.status is VideoStatus.QUEUED else "Generating"
-            st.progress(video.progress / 100, text=f"{waiting}: {video.progress}%")
+            st.progress(video.progress / 100, text=plain(progress_text(video)))
             buttons = st.container(horizontal=True)
         if actions is not None:
             with buttons:

@@ -15,6 +15,7 @@ from mimio_core.config import Settings
 from mimio_core.engine import Engine, as_variations
 from mimio_core.models import ReferenceUpload, VideoStatus
 from mimio_core.providers.fal import FalProvider
+from mimio_core.ui.cards import progress_text
 from tests.conftest import FAST_RETRIES
 from tests.integration.hosted import hosted_engine, hosted_request, templates
 from tests.integration.test_restart import wait_for
@@ -193,3 +194,23 @@ def test_cancelling_a_video_in_flight_cancels_its_fal_request(engine: Engine, fa
     assert cancelled is not None and (cancelled.status, cancelled.error) == (F, "Cancelled.")
     (sent,) = fal.submissions
     assert fal.cancels[sent.request_id] == 1 and fal.state(sent.request_id) == "COMPLETED"
+
+
+def test_the_card_says_where_a_request_is_at_fal_never_a_made_up_percentage(
+    engine: Engine, fal: FalStandin
+) -> None:
+    fal.runners, fal.polls_in_queue, fal.polls_in_progress = 1, 1, 1000  # one runs, one waits behind it
+    videos = engine.submit([kling("first"), kling("second")])
+    ids = [v.id for v in videos]
+
+    def notes() -> set[tuple[str | None, int]]:
+        return {(v.status_note, v.progress) for v in engine.store.get_videos(ids)}
+
+    wait_for(
+        lambda: notes() == {("Generating at fal.ai", 0), ("Waiting at fal.ai, position 1", 0)}, 30, "notes"
+    )
+    cards = {progress_text(video) for video in engine.store.get_videos(ids)}
+    assert cards == {"Generating at fal.ai", "Waiting at fal.ai, position 1"}  # no "0%" for fal
+    fal.finish_all()
+    done = engine.wait(ids, timeout=30)
+    assert [(v.status, v.status_note) for v in done] == [(C, None), (C, None)]

@@ -61,7 +61,15 @@ def test_provider_down_at_create_keeps_the_batch_and_makes_every_video_once_it_i
     harness.faults(http=[{"endpoint": "create-batch", "status": 503, "times": 25}])
     engine = harness.engine(concurrency=3).start()
     videos = engine.submit([valid(prompt=f"outage {n}", seconds=4) for n in range(9)])
-    done = engine.wait([v.id for v in videos], timeout=120)
+    notes: set[str] = set()
+    done = engine.wait(
+        [v.id for v in videos],
+        timeout=120,
+        on_change=lambda seen: notes.update(v.status_note or "" for v in seen),
+        interval=0.01,
+    )
+    # a waiting video says why it waits, not "processing 0%"
+    assert any(note.startswith("Not started yet (Mimio video API kept failing: ") for note in notes), notes
     assert [v.status for v in done] == [VideoStatus.COMPLETED] * 9, [v.error for v in done]
     assert len({v.external_video_id for v in done}) == 9
     deadline = time.monotonic() + 10  # each stored video's job is deleted at the provider ...

@@ -116,6 +116,7 @@ def test_migrations_apply_in_filename_order(pg_cluster: Cluster, db: psycopg.Con
         "20261124060000_projects_and_videos.sql",
         "20261124060100_private_videos_bucket.sql",
         "20261202110000_reference_in_own_folder.sql",
+        "20261202140000_video_status_note.sql",
     ]
     assert rows(
         db,
@@ -242,6 +243,7 @@ def test_user_cannot_file_a_video_under_another_users_project(db: psycopg.Connec
         ("progress", 100),
         ("storage_path", f"{USER_A}/x.mp4"),
         ("external_video_id", "job-1"),
+        ("status_note", "Generating at fal.ai"),
         ("lease_owner", "me"),
         ("user_id", str(USER_B)),
         ("created_at", "2000-01-01"),
@@ -549,6 +551,21 @@ def test_record_video_progress_never_lowers_and_checks_the_owner(db: psycopg.Con
     assert record(waiting, "engine-1", 50, "job-3") is False  # not processing
     assert state(waiting) == (0, None)
     assert record(UUID(int=0), "engine-1", 50, None) is False
+
+
+def test_record_video_progress_keeps_the_providers_latest_note(db: psycopg.Connection) -> None:
+    claimed = queued_videos(db, {"claimed": 1})["claimed"]
+    claim(db, "engine-1", 1)
+
+    def record(note: str | None) -> str | None:
+        with as_service(db):
+            db.execute("select public.record_video_progress(%s, 'engine-1', 0, 'job-1', %s)", [claimed, note])
+        return video(db, claimed)["status_note"]
+
+    assert record("Waiting at fal.ai, position 3") == "Waiting at fal.ai, position 3"
+    assert record("Generating at fal.ai") == "Generating at fal.ai"  # each note replaces the last
+    assert record("x" * 600) == "x" * 500  # bounded, never refused: progress must still be saved
+    assert record(None) is None
 
 
 # --- per-user summaries ----------------------------------------------------------------------------

@@ -142,9 +142,9 @@ class AliasedStore:
         return self._video(self.store.transition(self.uuid(video_id), current, new, owner, **fields))
 
     def update_progress(
-        self, video_id: str, owner: str, progress: int, external_video_id: str | None
+        self, video_id: str, owner: str, progress: int, external_video_id: str | None, note: str | None = None
     ) -> bool:
-        return self.store.update_progress(self.uuid(video_id), owner, progress, external_video_id)
+        return self.store.update_progress(self.uuid(video_id), owner, progress, external_video_id, note)
 
     def create_project(self, user_id: str, name: str, description: str = "") -> Project:
         return self._project(self.store.create_project(self.uuid(user_id), name, description))

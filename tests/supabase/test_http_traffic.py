@@ -93,6 +93,7 @@ def video_row(**changes: object) -> dict[str, object]:
         "started_at": None,
         "create_started_at": None,
         "completed_at": None,
+        "status_note": None,
     }
     return {**row, **changes}
 
@@ -152,6 +153,7 @@ def test_a_transition_is_a_conditional_patch_returning_the_row(service, recorder
     assert json.loads(seen.body) == {
         "error": "timed out",
         "status": "failed",
+        "status_note": None,  # every change of status clears the provider's note
         "lease_owner": None,
         "lease_expires_at": None,
     }
@@ -176,7 +178,13 @@ def test_the_engines_atomic_steps_are_function_calls(service, recorder):
         (
             "POST",
             "/rest/v1/rpc/record_video_progress",
-            {"p_id": VIDEO, "p_owner": "engine-1", "p_progress": 40, "p_external_video_id": None},
+            {
+                "p_id": VIDEO,
+                "p_owner": "engine-1",
+                "p_progress": 40,
+                "p_external_video_id": None,
+                "p_note": None,
+            },
         ),
     ]
 

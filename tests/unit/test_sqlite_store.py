@@ -14,7 +14,7 @@ import pytest
 from mimio_core.models import VideoStatus
 from mimio_core.status import InvalidTransition
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, reference_key
-from mimio_core.store.sqlite import SQLiteStore
+from mimio_core.store.sqlite import SCHEMA, SQLiteStore
 
 Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
 USER, OTHER = "user-1", "user-2"
@@ -455,3 +455,42 @@ def test_progress_never_goes_backwards_while_processing(store):
     assert store.update_progress("v1", "a", 20, None) is True
     assert store.get_video("v1").progress == 60
     assert store.update_progress("v1", "someone-else", 90, None) is False
+
+
+# --- where a processing video is at its provider ---------------------------------------------------
+
+
+def test_the_providers_note_is_kept_with_progress_and_cleared_by_any_change_of_status(store):
+    store.insert_videos([video(1)])
+    store.claim_queued("engine-1", 1, 30)
+    assert store.update_progress("v1", "engine-1", 0, "job-1", "Waiting at fal.ai, position 3")
+    assert store.get_video("v1").status_note == "Waiting at fal.ai, position 3"
+    assert store.update_progress("v1", "engine-1", 0, None, "Generating at fal.ai")
+    assert store.get_video("v1").status_note == "Generating at fal.ai"
+    assert not store.update_progress("v1", "engine-2", 0, None, "someone else's")  # not the holder
+    failed = store.transition("v1", P, F, owner="engine-1", error="timed out")
+    assert (failed.status, failed.status_note) == (F, None)
+
+
+def test_a_database_of_the_previous_version_gains_the_note_column_and_keeps_its_rows(db_path):
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as old:  # the videos table as the previous release made it
+        old.executescript(
+            SCHEMA.replace(",\n    status_note TEXT", "")
+            + "INSERT INTO videos (id, user_id, title, prompt, model, size, duration_seconds, status,"
+            " progress, external_video_id, created_at, updated_at)"
+            " VALUES ('old', 'user-1', 'Old', 'p', 'sora-2', '720x1280', 4, 'processing', 40, 'job-9', 1, 2);"
+        )
+        assert "status_note" not in {row[1] for row in old.execute("PRAGMA table_info(videos)")}
+    reopened = SQLiteStore(db_path)
+    try:
+        kept = reopened.get_video("old")
+        assert (kept.status, kept.progress, kept.external_video_id, kept.status_note) == (
+            P,
+            40,
+            "job-9",
+            None,
+        )
+    finally:
+        reopened.close()
+    SQLiteStore(db_path).close()  # opening it again changes nothing more
