@@ -88,7 +88,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIMIO_DATA_DIR", "data", "Folder for the SQLite database and stored video files."),
     Setting("MIMIO_POLL_INTERVAL", "3", "Seconds between status polls of in-flight videos."),
     Setting("MIMIO_TIMEOUT", "600", "Seconds a video may stay in processing before it is marked failed."),
-    Setting("MIMIO_CONCURRENCY", "3", "Provider jobs active at once; further videos wait as queued."),
+    Setting(
+        "MIMIO_CONCURRENCY",
+        "3",
+        "Jobs active at once per provider (fal, Replicate, the local preview each have their own); further "
+        "videos wait as queued.",
+    ),
     Setting("MIMIO_LEASE_SECONDS", "30", "How long an engine's claim on a video lasts without renewal."),
     Setting("MIMIO_HTTP_TIMEOUT", "30", "Seconds to wait for a provider to connect or send data."),
     Setting("MIMIO_MAX_REFERENCE_MB", "25", "Largest reference image or video accepted, in megabytes."),

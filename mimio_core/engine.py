@@ -274,7 +274,8 @@ class Engine:
         with self._busy_lock:  # taken before reading: a call that ends meanwhile is seen next tick
             busy = set(self._busy)
             retry_at = {video_id: at for video_id, (_, at) in self._create_retries.items()}
-        self.store.claim_queued(self.owner, self.settings.concurrency, lease)
+        for share in self.provider.queue_shares():  # each provider has its own MIMIO_CONCURRENCY slots
+            self.store.claim_queued(self.owner, self.settings.concurrency, lease, share)
         held = self.store.hold_leases(self.owner, lease)
         self._forget_retries(set(retry_at) - {video.id for video in held})
         idle = [video for video in held if video.id not in busy]

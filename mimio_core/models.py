@@ -25,6 +25,18 @@ class VideoStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class QueueShare:
+    """One provider's share of the queue, so each provider has its own concurrency: the videos of
+    `models`, or (`exclude`) of every other model; `models=None` is the whole queue."""
+
+    models: frozenset[str] | None = None
+    exclude: bool = False
+
+    def holds(self, model: str) -> bool:
+        return self.models is None or (model in self.models) != self.exclude
+
+
+@dataclass(frozen=True)
 class ReferenceUpload:
     """A reference file as the user gave it: the name is for messages only, never for its type."""
 

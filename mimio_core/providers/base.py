@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO
 
-from mimio_core.models import CheckedReference
+from mimio_core.models import CheckedReference, QueueShare
 
 
 class ProviderError(Exception):
@@ -132,6 +132,10 @@ class VideoProvider(ABC):
     def thumbnail(self, job_id: str) -> bytes | None:
         """A still image of the finished video when the provider offers one (else None)."""
         return None
+
+    def queue_shares(self) -> list[QueueShare]:
+        """The shares of the queue that each get MIMIO_CONCURRENCY slots: one provider, one share."""
+        return [QueueShare()]
 
     @abstractmethod
     def delete(self, job_id: str) -> None: ...

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import BinaryIO, get_args
 
 from mimio_core.catalogue import ProviderKind
+from mimio_core.models import QueueShare
 from mimio_core.providers.base import (
     Health,
     JobRequest,
@@ -56,6 +57,17 @@ class ProviderRouter(VideoProvider):
                 f"Job {job_id} is at the {prefix} provider, which is not configured now: set its key again."
             )
         return self.default, job_id
+
+    def queue_shares(self) -> list[QueueShare]:
+        """One share per provider, so a long fal batch does not hold up a local preview: each other
+        provider's models, and for the default one every model but those (a model no provider serves
+        any more is claimed there, and refused with a message that says so)."""
+        if len(self.members) == 1:
+            return [QueueShare()]
+        served = {name: frozenset(m for m, p in self.routes.items() if p == name) for name in self.members}
+        others = frozenset().union(*(models for name, models in served.items() if name != self.default))
+        shares = [QueueShare(models) for name, models in served.items() if name != self.default]
+        return [*shares, QueueShare(others, exclude=True)]
 
     # creating
     def create(self, request: JobRequest) -> str:

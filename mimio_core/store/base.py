@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mimio_core.models import Project, TrackedVideo, VideoStatus
+from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.status import require_transition
 
 
@@ -32,6 +32,7 @@ class ProjectError(ValueError):
 
 MAX_PROJECT_NAME = 80
 # Record fields the engine may set alongside a status change; anything else is a bug.
+WHOLE_QUEUE = QueueShare()  # one provider: every queued video shares its slots
 WRITABLE_FIELDS = frozenset(
     {"progress", "external_video_id", "error", "storage_path", "thumbnail_path", "started_at", "completed_at"}
 )
@@ -179,10 +180,13 @@ class VideoStore(ABC):
             values["progress"] = 100
         return self._write_transition(video_id, current, owner, values)
 
-    def claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]:
-        """Promote the oldest queued videos to `processing` while fewer than `capacity` are active."""
+    def claim_queued(
+        self, owner: str, capacity: int, lease_seconds: float, share: QueueShare = WHOLE_QUEUE
+    ) -> list[TrackedVideo]:
+        """Promote the oldest queued videos of `share` to `processing` while fewer than `capacity` of
+        that share are active (each provider's share has its own capacity)."""
         require_transition(VideoStatus.QUEUED, VideoStatus.PROCESSING)
-        return self._claim_queued(owner, capacity, lease_seconds)
+        return self._claim_queued(owner, capacity, lease_seconds, share)
 
     @abstractmethod
     def _write_transition(
@@ -192,7 +196,9 @@ class VideoStore(ABC):
         `current` (and held by `owner`, when given); the updated record, or None."""
 
     @abstractmethod
-    def _claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]: ...
+    def _claim_queued(
+        self, owner: str, capacity: int, lease_seconds: float, share: QueueShare
+    ) -> list[TrackedVideo]: ...
 
     @abstractmethod
     def hold_leases(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:

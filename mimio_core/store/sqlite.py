@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mimio_core.models import Project, TrackedVideo, VideoStatus
+from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.store.base import (
     NewVideo,
     ProjectError,
@@ -73,6 +73,14 @@ CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id);
 
 # columns added after the first release: (name, definition) for ALTER TABLE on an existing database
 ADDED_COLUMNS = {"status_note": "TEXT"}
+
+
+def _share_clause(share: QueueShare) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (and its parameters) of the videos in a share of the queue."""
+    if share.models is None:
+        return "1 = 1", ()
+    models = tuple(sorted(share.models))
+    return f"model {'NOT ' if share.exclude else ''}IN ({', '.join('?' * len(models))})", models
 
 
 def _time(value: float | None) -> datetime | None:
@@ -320,17 +328,24 @@ class SQLiteStore(VideoStore):
             ).rowcount
         return self.get_video(video_id) if changed else None
 
-    def _claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]:
+    def _claim_queued(
+        self, owner: str, capacity: int, lease_seconds: float, share: QueueShare
+    ) -> list[TrackedVideo]:
         now = time.time()
+        in_share, models = _share_clause(share)
         with self._transaction() as db:
-            active = db.execute("SELECT count(*) FROM videos WHERE status = 'processing'").fetchone()[0]
+            active = db.execute(
+                f"SELECT count(*) FROM videos WHERE status = 'processing' AND {in_share}", models
+            ).fetchone()[0]
             free = capacity - active
             if free <= 0:
                 return []
             ids = [
                 row[0]
                 for row in db.execute(
-                    "SELECT id FROM videos WHERE status = 'queued' ORDER BY created_at LIMIT ?", (free,)
+                    f"SELECT id FROM videos WHERE status = 'queued' AND {in_share}"
+                    " ORDER BY created_at LIMIT ?",
+                    (*models, free),
                 )
             ]
             for video_id in ids:

@@ -30,7 +30,7 @@ from postgrest import APIError
 from postgrest.types import CountMethod, ReturnMethod
 from supabase import Client, ClientOptions, create_client
 
-from mimio_core.models import Project, TrackedVideo, VideoStatus
+from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.store.base import (
     NewVideo,
     ProjectError,
@@ -428,8 +428,16 @@ class SupabaseStore(VideoStore):
         data = _execute(f"move video {video_id} from {current} to {values['status']}", request).data
         return _video(data[0]) if data else None
 
-    def _claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]:
-        arguments = {"p_owner": owner, "p_capacity": capacity, "p_lease_seconds": lease_seconds}
+    def _claim_queued(
+        self, owner: str, capacity: int, lease_seconds: float, share: QueueShare
+    ) -> list[TrackedVideo]:
+        arguments = {
+            "p_owner": owner,
+            "p_capacity": capacity,
+            "p_lease_seconds": lease_seconds,
+            "p_models": None if share.models is None else sorted(share.models),
+            "p_exclude": share.exclude,
+        }
         data = _execute("claim queued videos", self._client.rpc("claim_queued_videos", arguments)).data
         return sorted((_video(row) for row in data), key=lambda video: video.created_at)
 

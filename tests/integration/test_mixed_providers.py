@@ -128,3 +128,26 @@ def test_the_cli_lists_the_models_of_the_active_providers(
     assert table.returncode == 0, table.stderr
     assert "fal-hailuo-2.3" in table.stdout and "$0.56 (1366x768, 10 s)" in table.stdout
     assert "mimio-local" in table.stdout and "$0.00" in table.stdout
+
+
+def test_a_long_fal_batch_does_not_hold_up_a_local_preview(
+    tmp_path: Path, platforms: tuple[FalStandin, ReplicateStandin]
+) -> None:
+    fal, replicate = platforms
+    fal.polls_in_progress = 100_000  # fal's videos stay generating
+    settings = load_settings(environ={**environment(tmp_path, fal, replicate), "MIMIO_CONCURRENCY": "2"})
+    running = open_runtime(settings)
+    try:
+        slow = [
+            VideoRequest(prompt=f"fal {n}", model="fal-veo-3.1", size="1280x720", seconds=4) for n in range(4)
+        ]
+        quick = VideoRequest(prompt="a local fox", model="mimio-local", size="1280x720", seconds=4)
+        asks = [validate_request(a, max_reference_bytes=1, models=running.models) for a in [*slow, quick]]
+        videos = running.engine.submit(asks[:4]) + running.engine.submit(asks[4:])
+        (done,) = running.engine.wait([videos[-1].id], timeout=60)
+        assert done.status is VideoStatus.COMPLETED, done.error
+        fal_videos = running.store.get_videos([v.id for v in videos[:4]])
+        assert sorted(v.status.value for v in fal_videos) == ["processing", "processing", "queued", "queued"]
+        assert len(fal.submissions) == 2  # fal's own two slots
+    finally:
+        running.close()

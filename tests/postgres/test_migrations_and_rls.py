@@ -117,6 +117,7 @@ def test_migrations_apply_in_filename_order(pg_cluster: Cluster, db: psycopg.Con
         "20261124060100_private_videos_bucket.sql",
         "20261202110000_reference_in_own_folder.sql",
         "20261202140000_video_status_note.sql",
+        "20261202150000_claim_per_provider.sql",
     ]
     assert rows(
         db,
@@ -478,8 +479,33 @@ def test_claim_queued_videos_takes_the_oldest_within_capacity(db: psycopg.Connec
     ]
 
 
+def test_claim_queued_videos_gives_each_providers_share_its_own_capacity(db: psycopg.Connection) -> None:
+    ids = queued_videos(db, {"fal one": 9, "fal two": 8, "local": 7, "unserved": 6})
+    for title, model in [("fal one", "fal-veo-3.1"), ("fal two", "fal-veo-3.1"), ("unserved", "gone")]:
+        db.execute("update public.videos set model = %s where id = %s", [model, ids[title]])
+
+    def claim_share(capacity: int, models: list[str], exclude: bool) -> list[str]:
+        with as_service(db):
+            return [
+                row[0]
+                for row in rows(
+                    db,
+                    "select title from public.claim_queued_videos('engine-1', %s, 30, %s, %s)"
+                    " order by created_at",
+                    [capacity, models, exclude],
+                )
+            ]
+
+    assert claim_share(1, ["fal-veo-3.1"], False) == ["fal one"]
+    assert claim_share(1, ["fal-veo-3.1"], False) == []  # fal's one slot is taken ...
+    assert claim_share(1, ["fal-veo-3.1"], True) == ["local"]  # ... the default provider's is not
+    assert claim_share(2, ["fal-veo-3.1"], True) == ["unserved"]  # claimed there, then refused
+    assert [row[0] for row in claim(db, "engine-1", 9)] == ["fal two"]  # without a share: the whole queue
+
+
 ENGINE_FUNCTIONS = [
     "select * from public.claim_queued_videos('x', 3, 30)",
+    "select * from public.claim_queued_videos('x', 3, 30, array['m'], true)",
     "select * from public.hold_video_leases('x', 30)",
     "select public.record_video_progress(gen_random_uuid(), 'x', 50, null)",
 ]

@@ -23,8 +23,8 @@ from typing import Any
 
 import psycopg
 
-from mimio_core.models import Project, TrackedVideo, VideoStatus
-from mimio_core.store.base import NewVideo, Usage, VideoFilter
+from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.store.base import WHOLE_QUEUE, NewVideo, Usage, VideoFilter
 from mimio_core.store.supabase import SupabaseStore
 
 NAMESPACE = uuid.UUID("6f0c6f1e-58e4-4d0b-9a53-6b3d2c1e7a10")
@@ -127,8 +127,10 @@ class AliasedStore:
     def count_videos(self, user_id: str, where: VideoFilter = VideoFilter()) -> int:
         return self.store.count_videos(self.uuid(user_id), where)
 
-    def claim_queued(self, owner: str, capacity: int, lease_seconds: float) -> list[TrackedVideo]:
-        return self._videos(self.store.claim_queued(owner, capacity, lease_seconds))
+    def claim_queued(
+        self, owner: str, capacity: int, lease_seconds: float, share: QueueShare = WHOLE_QUEUE
+    ) -> list[TrackedVideo]:
+        return self._videos(self.store.claim_queued(owner, capacity, lease_seconds, share))
 
     def hold_leases(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
         return self._videos(self.store.hold_leases(owner, lease_seconds))

@@ -172,7 +172,13 @@ def test_the_engines_atomic_steps_are_function_calls(service, recorder):
         (
             "POST",
             "/rest/v1/rpc/claim_queued_videos",
-            {"p_owner": "engine-1", "p_capacity": 3, "p_lease_seconds": 30},
+            {
+                "p_owner": "engine-1",
+                "p_capacity": 3,
+                "p_lease_seconds": 30,
+                "p_models": None,
+                "p_exclude": False,
+            },
         ),
         ("POST", "/rest/v1/rpc/hold_video_leases", {"p_owner": "engine-1", "p_lease_seconds": 30}),
         (

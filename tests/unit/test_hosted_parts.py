@@ -9,6 +9,7 @@ from typing import BinaryIO
 import httpx
 import pytest
 
+from mimio_core.models import QueueShare
 from mimio_core.providers.base import (
     Health,
     JobRequest,
@@ -108,6 +109,15 @@ def test_a_job_at_a_provider_no_longer_configured_is_unknown_and_says_which(rout
         ProviderUnavailable, match=r"^Job replicate:p1 is at the replicate provider, which is not"
     ):
         router.download("replicate:p1", None)  # type: ignore[arg-type]
+
+
+def test_each_provider_has_its_own_share_of_the_queue(router: ProviderRouter) -> None:
+    assert router.queue_shares() == [
+        QueueShare(frozenset({"fal-veo-3.1"})),
+        QueueShare(frozenset({"fal-veo-3.1"}), exclude=True),  # the default: the rest, unserved ones too
+    ]
+    alone = ProviderRouter({"local": Recording("local")}, {"mimio-local": "local"}, default="local")
+    assert alone.queue_shares() == [QueueShare()]
 
 
 def test_the_pacer_polls_at_most_its_rate_longest_unpolled_first() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mimio_core.models import VideoStatus
+from mimio_core.models import QueueShare, VideoStatus
 from mimio_core.status import InvalidTransition
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, reference_key
 from mimio_core.store.sqlite import SCHEMA, SQLiteStore
@@ -494,3 +494,24 @@ def test_a_database_of_the_previous_version_gains_the_note_column_and_keeps_its_
     finally:
         reopened.close()
     SQLiteStore(db_path).close()  # opening it again changes nothing more
+
+
+# --- one provider's share of the queue -------------------------------------------------------------
+
+
+def test_each_share_of_the_queue_has_its_own_capacity(store):
+    store.insert_videos(
+        [
+            video("fal-1", model="fal-veo-3.1"),
+            video("fal-2", model="fal-veo-3.1"),
+            video("local-1", model="mimio-local"),
+            video("gone-1", model="a-model-nobody-serves"),
+        ]
+    )
+    fal = QueueShare(frozenset({"fal-veo-3.1"}))
+    default = QueueShare(frozenset({"fal-veo-3.1"}), exclude=True)  # the default provider: the rest
+    assert ids(store.claim_queued("engine-1", 1, 30, fal)) == ["vfal-1"]
+    assert ids(store.claim_queued("engine-1", 1, 30, fal)) == []  # fal's one slot is taken ...
+    assert ids(store.claim_queued("engine-1", 1, 30, default)) == ["vlocal-1"]  # ... the other is not
+    assert ids(store.claim_queued("engine-1", 2, 30, default)) == ["vgone-1"]  # claimed, then refused
+    assert ids(store.claim_queued("engine-1", 9, 30)) == ["vfal-2"]  # the whole queue: 4 active < 9
