@@ -138,6 +138,7 @@ class SupabaseSettings:
 
 # the setting that activates each remote provider
 PROVIDER_KEYS: dict[ProviderKind, str] = {
+    "local": "MIMIO_LOCAL=on (the embedded renderer)",
     "mimio": "MIMIO_API_URL, the Mimio video API server's address",
     "openai": "MIMIO_OPENAI_BASE_URL, the gateway's address ending in /v1",
     "fal": "FAL_KEY, a fal.ai API key",
@@ -184,13 +185,8 @@ class Settings:
     @property
     def active_providers(self) -> tuple[ProviderKind, ...]:
         """Every provider whose settings are present, the default first."""
-        present: dict[ProviderKind, bool] = {
-            "mimio": self.api_url is not None,
-            "openai": self.openai_base_url is not None,
-            "fal": self.fal is not None,
-            "replicate": self.replicate is not None,
-            "local": self.local,
-        }
+        present = {**_remote_present(self.api_url, self.openai_base_url, self.fal, self.replicate)}
+        present["local"] = self.local
         others = tuple(kind for kind, on in present.items() if on and kind != self.provider)
         return (self.provider, *others)
 
@@ -199,6 +195,21 @@ class Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Settings(**values)
+
+
+def _remote_present(
+    api_url: str | None,
+    openai_base_url: str | None,
+    fal: HostedSettings | None,
+    replicate: HostedSettings | None,
+) -> dict[ProviderKind, bool]:
+    """Which remote providers have their settings, in the order the default is chosen from."""
+    return {
+        "mimio": api_url is not None,
+        "openai": openai_base_url is not None,
+        "fal": fal is not None,
+        "replicate": replicate is not None,
+    }
 
 
 def _switch(key: str, raw: str) -> bool:
@@ -302,11 +313,11 @@ def _hosted(
     key = (raw(key_name) or "").strip()
     if not key:
         return None
-    base_url = _url(url_name, raw(url_name) or "")
-    storage_url = _url(storage_name, raw(storage_name) or "") if storage_name else None
-    if base_url is None:
-        raise ConfigError(f"{url_name} is empty: leave it unset for the default")
-    return HostedSettings(key, base_url, storage_url or "")
+    urls = [_url(name, raw(name) or "") for name in (url_name, storage_name) if name]
+    for name, url in zip((url_name, storage_name), urls, strict=False):
+        if url is None:
+            raise ConfigError(f"{name} is empty: leave it unset for the default")
+    return HostedSettings(key, *(url or "" for url in urls))
 
 
 def load_settings(
@@ -331,12 +342,7 @@ def load_settings(
     fal = _hosted(raw, "FAL_KEY", "MIMIO_FAL_QUEUE_URL", "MIMIO_FAL_STORAGE_URL")
     replicate = _hosted(raw, "REPLICATE_API_TOKEN", "MIMIO_REPLICATE_BASE_URL")
     local = get("MIMIO_LOCAL", _switch)
-    present: dict[ProviderKind, bool] = {
-        "mimio": api_url is not None,
-        "openai": openai_base_url is not None,
-        "fal": fal is not None,
-        "replicate": replicate is not None,
-    }
+    present = _remote_present(api_url, openai_base_url, fal, replicate)
     provider = get("MIMIO_PROVIDER", _provider) or next((kind for kind, on in present.items() if on), "local")
     if provider == "local" and not local:
         raise ConfigError(

@@ -74,9 +74,6 @@ class RequestTemplate:
             values[self.reference] = reference_url
         return values
 
-    def video_url(self, result: Any) -> str | None:
-        return output_url(result, self.output)
-
 
 def output_url(result: Any, path: str) -> str | None:
     """The video URL at a dotted `path` of a result ("" is the result itself, or its first item when a

@@ -51,11 +51,6 @@ class Runtime:
         url = httpx.URL(provider.base_url)  # never show credentials written into the URL
         return f"{provider.label} ({url.copy_with(username=None, password=None)})"
 
-    def provider_of(self, model: str) -> str | None:
-        """The label of the provider that serves a model (None when no active provider does)."""
-        name = self.provider.routes.get(model)
-        return None if name is None else self.provider.members[name].label
-
     @property
     def provider_description(self) -> str:
         return ", ".join(self.describe(name) for name in self.provider.members)
@@ -133,6 +128,8 @@ def open_providers(
 ) -> tuple[ProviderRouter, Mapping[str, ModelSpec], RunningServer | None]:
     """Every active provider behind one router, the models they offer, and the embedded server."""
     routes = route_models(catalogue, settings.active_providers)
+    if not routes:  # before anything is started
+        raise CatalogueError("No model in the catalogue is offered by an active provider.")
     members: dict[str, VideoProvider] = {}
     server = None
     for kind in settings.active_providers:
@@ -142,15 +139,15 @@ def open_providers(
         members[kind], started = open_provider(settings, kind, served)
         server = server or started
     # the form's labels name the provider: "Veo 3.1 · fal.ai" and "Veo 3.1 · Replicate" differ
-    if not routes:
-        raise CatalogueError("No model in the catalogue is offered by an active provider.")
     models = MappingProxyType(
         {
             name: replace(catalogue[name], label=f"{catalogue[name].label} · {members[kind].label}")
             for name, kind in routes.items()
         }
     )
-    return ProviderRouter(members, routes, settings.provider), models, server
+    # job ids recorded before there were several providers belong to the one provider of then
+    legacy = "mimio" if settings.api_url else "openai" if settings.openai_base_url else "local"
+    return ProviderRouter(members, routes, settings.provider, legacy), models, server
 
 
 def open_runtime(settings: Settings, *, start_engine: bool = True) -> Runtime:

@@ -29,6 +29,8 @@ from mimio_core.request_template import RequestTemplate, output_url
 log = logging.getLogger(__name__)
 
 POLICY_TYPES = frozenset({"content_policy_violation"})
+# answers to a result fetch that are about the fetch, not the request's outcome
+NOT_THE_ANSWER = frozenset({401, 403, 408, 409, 429})
 
 
 def app_of(endpoint: str) -> str:
@@ -113,6 +115,7 @@ class FalProvider(HostedProvider):
         )
         if not isinstance(target, dict) or not target.get("upload_url") or not target.get("file_url"):
             raise ProviderError(f"{self.label} storage did not say where to upload the reference")
+        self.check_link(str(target["upload_url"]), "the upload link in its answer")
         with self._request(
             "PUT",
             str(target["upload_url"]),
@@ -129,6 +132,15 @@ class FalProvider(HostedProvider):
             body = self._json(
                 "GET", f"/{job_id}/status", idempotent=True, policy=None if fresh else POLL_ONCE
             )
+        except ProviderRefused as exc:
+            if exc.status_code in (401, 403):  # says nothing about the job: tell the person why it waits
+                return JobStatus(job_id, JobState.RUNNING, 0, "refused", note=self.key_refused("FAL_KEY"))
+            if exc.status_code == 404 and fresh:  # a Retry asked, and fal does not know the request
+                return JobStatus(
+                    job_id, JobState.FAILED, 0, "missing", f"{self.label} does not know {job_id}."
+                )
+            log.info("status of fal request %s unknown this time: %s", job_id, exc)
+            return None
         except ProviderError as exc:
             log.info("status of fal request %s unknown this time: %s", job_id, exc)
             return None
@@ -165,8 +177,10 @@ class FalProvider(HostedProvider):
                 )
             self.remember_video(job_id, url)
             return JobStatus(job_id=job_id, state=JobState.COMPLETED, progress=100, word="completed")
-        if "x-fal-request-id" not in response.headers and response.status_code in (502, 503, 504):
-            return None  # fal's ingress, not the request's answer: ask again next time
+        if response.status_code in NOT_THE_ANSWER or (
+            response.status_code >= 500 and "x-fal-request-id" not in response.headers
+        ):
+            return None  # the key, a rate limit or fal's ingress, not the request's own answer: ask again
         return JobStatus(job_id, JobState.FAILED, 0, "failed", fal_failure(response))
 
     def _video_url(self, job_id: str, result: Any) -> str | None:

@@ -18,8 +18,16 @@ from typing import Any, BinaryIO
 import httpx
 
 from mimio_core.models import CheckedReference
-from mimio_core.providers.base import JobRequest, JobStatus, ProviderRefused, StartedJob
+from mimio_core.providers.base import (
+    JobRequest,
+    JobStatus,
+    ProviderError,
+    ProviderNotStarted,
+    ProviderRefused,
+    StartedJob,
+)
 from mimio_core.providers.http import HttpProvider
+from mimio_core.providers.redirects import refuse_redirect
 from mimio_core.request_template import RequestTemplate
 
 MAX_PARALLEL = 4
@@ -30,12 +38,17 @@ class HostAuth(httpx.Auth):
     CDN, or a redirect, never sees it."""
 
     def __init__(self, header: str, *urls: str) -> None:
-        self.header, self.hosts = header, frozenset(httpx.URL(url).host for url in urls)
+        self.header = header
+        self.origins = frozenset(_origin(httpx.URL(url)) for url in urls)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if request.url.host in self.hosts:
+        if _origin(request.url) in self.origins:  # scheme too: never the key over plain http by mistake
             request.headers["Authorization"] = self.header
         yield request
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 class PollPacer:
@@ -54,7 +67,8 @@ class PollPacer:
             now = self.clock()
             self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
             self._at = now
-            self._last_polled = {job: at for job, at in self._last_polled.items() if job in job_ids}
+            wanted = set(job_ids)
+            self._last_polled = {job: at for job, at in self._last_polled.items() if job in wanted}
             chosen = sorted(job_ids, key=lambda job: self._last_polled.get(job, -1.0))[: int(self._tokens)]
             self._tokens -= len(chosen)
             for job in chosen:
@@ -82,7 +96,6 @@ class HostedProvider(HttpProvider):
         super().__init__(base_url, label=label, auth=HostAuth(auth_header, base_url, *auth_urls), **options)
         self.templates = dict(templates)
         self.pacer = PollPacer(status_rate, clock)
-        self.clock = clock
         self._pool = ThreadPoolExecutor(MAX_PARALLEL, thread_name_prefix=f"mimio-{self.name}")
         self._video_urls: dict[str, str] = {}  # finished jobs' video URLs, found while polling
         self._urls_lock = threading.Lock()
@@ -107,7 +120,15 @@ class HostedProvider(HttpProvider):
     def reference_url(self, reference: CheckedReference) -> str:
         if len(reference.data) <= self.data_uri_limit:
             return f"data:{reference.mime};base64,{base64.b64encode(reference.data).decode('ascii')}"
-        return self.upload(reference)
+        try:
+            return self.upload(reference)
+        except ProviderRefused:
+            raise
+        except ProviderError as exc:  # nothing was submitted yet: the create may be sent again later
+            raise ProviderNotStarted(f"The reference could not be uploaded to {self.label}: {exc}") from exc
+
+    def key_refused(self, setting: str) -> str:
+        return f"{self.label} refuses the API key: check {setting}. The video waits until it is accepted."
 
     @abstractmethod
     def upload(self, reference: CheckedReference) -> str:
@@ -145,7 +166,19 @@ class HostedProvider(HttpProvider):
     def download(self, job_id: str, out: BinaryIO) -> int:
         with self._urls_lock:
             url = self._video_urls.pop(job_id, None)
-        return self._download(job_id, url or self.find_video_url(job_id), out)
+        url = url or self.find_video_url(job_id)
+        self.check_link(url, "the video link in its answer")
+        return self._download(job_id, url, out)
+
+    def check_link(self, url: str, what: str) -> None:
+        """A URL the platform's answer gave (a result's video, an upload target) is fetched only when
+        it is https and public, as a redirect would be: a model's output must not reach this
+        server's own network."""
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ProviderRefused(f"The provider's answer gave an unusable link ({exc}).") from None
+        refuse_redirect(httpx.URL(self.base_url), target, allow_private=self.private_redirects, what=what)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

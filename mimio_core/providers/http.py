@@ -250,6 +250,9 @@ class HttpProvider(VideoProvider):
             return StartedJob(job_id=self.create(request))
         except ProviderError as exc:
             return StartedJob.from_error(exc)
+        except Exception as exc:  # one item's surprise must not lose the answers of the others
+            log.exception("creating one video failed")
+            return StartedJob(error=f"{type(exc).__name__}: {exc}", refused=False)
 
     def _download(
         self, job_id: str, path: str, out: BinaryIO, params: Mapping[str, str] | None = None

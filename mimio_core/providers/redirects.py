@@ -13,29 +13,36 @@ from mimio_core.providers.base import ProviderRefused
 MAX_REDIRECTS = 5
 
 
-def redirect_problem(origin: httpx.URL, target: httpx.URL, *, allow_private: bool) -> str | None:
-    """Why `target` must not be fetched after a redirect from `origin`, or None when it may be.
-    The provider's own host is always fine; another host must be http(s) and, unless
-    `allow_private`, resolve only to public addresses."""
+def redirect_problem(
+    origin: httpx.URL, target: httpx.URL, *, allow_private: bool, what: str = "a redirect"
+) -> str | None:
+    """Why `target` must not be fetched after a redirect from `origin` (or, `what`, a link the
+    provider's answer gave), or None when it may be. The provider's own host is always fine; another
+    host must be https (http too when `allow_private`) and, unless `allow_private`, resolve only to
+    public addresses."""
     if target.scheme not in ("http", "https"):
-        return f"a redirect to a {target.scheme!r} URL"
+        return f"{what} to a {target.scheme!r} URL"
     if target.host == origin.host or allow_private:
         return None
+    if target.scheme != "https":
+        return f"{what} to {target.host} over plain http"
     try:
         infos = socket.getaddrinfo(target.host, target.port or 443, type=socket.SOCK_STREAM)
     except OSError:
-        return f"a redirect to {target.host}, which does not resolve"
+        return f"{what} to {target.host}, which does not resolve"
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:  # private, loopback, link-local, reserved, shared (CGNAT)
             return (
-                f"a redirect to {target.host} ({address}), a private or local address "
+                f"{what} to {target.host} ({address}), a private or local address "
                 "(set MIMIO_PRIVATE_REDIRECTS=on for a local setup)"
             )
     return None
 
 
-def refuse_redirect(origin: httpx.URL, target: httpx.URL, *, allow_private: bool) -> None:
-    """`ProviderRefused` when the redirect must not be followed (see `redirect_problem`)."""
-    if problem := redirect_problem(origin, target, allow_private=allow_private):
+def refuse_redirect(
+    origin: httpx.URL, target: httpx.URL, *, allow_private: bool, what: str = "a redirect"
+) -> None:
+    """`ProviderRefused` when the redirect (or link) must not be followed (see `redirect_problem`)."""
+    if problem := redirect_problem(origin, target, allow_private=allow_private, what=what):
         raise ProviderRefused(f"The provider's download was refused: {problem}.")

@@ -90,6 +90,9 @@ class ReplicateProvider(HostedProvider):
         try:
             prediction = self._prediction(job_id, fresh)
         except ProviderRefused as exc:
+            if exc.status_code in (401, 403):
+                note = self.key_refused("REPLICATE_API_TOKEN")
+                return JobStatus(job_id, JobState.RUNNING, 0, "refused", note=note)
             if exc.status_code == 404:
                 missing = f"{self.label} does not know the prediction {job_id}"
                 return JobStatus(job_id, JobState.FAILED, 0, "missing", missing)
@@ -100,15 +103,8 @@ class ReplicateProvider(HostedProvider):
         word = str(prediction.get("status") or "unknown")
         if word == "succeeded":
             url = self._video_url(prediction)
-            if url is None and prediction.get("data_removed"):
-                removed = (
-                    f"{self.label} removed the output of prediction {job_id} before it was fetched (it keeps "
-                    "outputs about an hour); make the video again."
-                )
-                return JobStatus(job_id, JobState.FAILED, 0, word, removed)
             if url is None:
-                empty = f"{self.label}'s output holds no video URL"
-                return JobStatus(job_id, JobState.FAILED, 0, word, empty)
+                return JobStatus(job_id, JobState.FAILED, 0, word, self._no_output(job_id, prediction))
             self.remember_video(job_id, url)
             return JobStatus(job_id, JobState.COMPLETED, 100, word)
         if word in ENDED:
@@ -134,10 +130,19 @@ class ReplicateProvider(HostedProvider):
         return next((url for url in urls if url), None)
 
     def find_video_url(self, job_id: str) -> str:
-        url = self._video_url(self._prediction(job_id))
+        prediction = self._prediction(job_id)
+        url = self._video_url(prediction)
         if url is None:
-            raise ProviderRefused(f"{self.label}'s output for {job_id} holds no video URL (is it finished?)")
+            raise ProviderRefused(self._no_output(job_id, prediction))
         return url
+
+    def _no_output(self, job_id: str, prediction: dict[str, Any]) -> str:
+        if prediction.get("data_removed"):
+            return (
+                f"{self.label} removed the output of prediction {job_id} before it was fetched (it keeps "
+                "outputs about an hour); make the video again."
+            )
+        return f"{self.label}'s output holds no video URL"
 
     # cleaning up
     def delete(self, job_id: str) -> None:

@@ -13,11 +13,13 @@ from dataclasses import replace
 from typing import BinaryIO, get_args
 
 from mimio_core.catalogue import ProviderKind
+from mimio_core.config import PROVIDER_KEYS
 from mimio_core.models import QueueShare
 from mimio_core.providers.base import (
     Health,
     JobRequest,
     JobStatus,
+    ProviderError,
     ProviderRefused,
     ProviderUnavailable,
     StartedJob,
@@ -32,9 +34,19 @@ class ProviderRouter(VideoProvider):
 
     name = "router"
 
-    def __init__(self, members: Mapping[str, VideoProvider], routes: Mapping[str, str], default: str) -> None:
-        assert default in members and set(routes.values()) <= set(members)
+    def __init__(
+        self,
+        members: Mapping[str, VideoProvider],
+        routes: Mapping[str, str],
+        default: str,
+        legacy: str | None = None,
+    ) -> None:
+        """`legacy`: the provider that holds job ids recorded without a prefix (before there were
+        several providers, the one provider was Mimio's, the gateway, or the embedded server)."""
+        if default not in members or not set(routes.values()) <= set(members):
+            raise ValueError("every route and the default must name a member provider")
         self.members, self.routes, self.default = dict(members), dict(routes), default
+        self.legacy = legacy if legacy in self.members else default
         self.label = " + ".join(member.label for member in self.members.values())
         self.base_url = self.members[default].base_url
 
@@ -42,8 +54,8 @@ class ProviderRouter(VideoProvider):
     def _for_model(self, model: str) -> str:
         if model not in self.routes:
             raise ProviderRefused(
-                f"No configured provider offers the model {model!r}: set the key of the provider that "
-                "hosts it, or choose another model."
+                f"No configured provider offers the model {model!r}: configure the provider that serves "
+                "it (see `python -m mimio_core models`), or make it again with another model."
             )
         return self.routes[model]
 
@@ -54,9 +66,10 @@ class ProviderRouter(VideoProvider):
             return prefix, own
         if sep and prefix in KNOWN_PREFIXES:
             raise ProviderUnavailable(
-                f"Job {job_id} is at the {prefix} provider, which is not configured now: set its key again."
+                f"Job {job_id} is at the {prefix} provider, which is not configured now: set "
+                f"{PROVIDER_KEYS[prefix]} again to finish it."
             )
-        return self.default, job_id
+        return self.legacy, job_id
 
     def queue_shares(self) -> list[QueueShare]:
         """One share per provider, so a long fal batch does not hold up a local preview: each other
@@ -88,10 +101,17 @@ class ProviderRouter(VideoProvider):
             except ProviderRefused as exc:
                 answers[index] = StartedJob.from_error(exc)
         for name, indexes in by_member.items():
-            started = self.members[name].create_batch([requests[i] for i in indexes])
-            for index, job in zip(indexes, started, strict=True):
+            try:
+                started = self.members[name].create_batch([requests[i] for i in indexes])
+            except Exception as exc:  # the other providers' jobs are started: keep their answers
+                failure = (
+                    exc if isinstance(exc, ProviderError) else ProviderError(f"{type(exc).__name__}: {exc}")
+                )
+                started = [StartedJob.from_error(failure)] * len(indexes)
+            for index, job in zip(indexes, started, strict=False):
                 answers[index] = self._named(name, job)
-        return [answer for answer in answers if answer is not None]
+        lost = StartedJob(error="The provider did not answer for this video.", refused=False)
+        return [answer or lost for answer in answers]
 
     @staticmethod
     def _named(name: str, job: StartedJob) -> StartedJob:

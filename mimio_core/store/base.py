@@ -300,7 +300,9 @@ def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> Track
         started_at=to_time(row["started_at"]),
         create_started_at=to_time(row["create_started_at"]),
         completed_at=to_time(row["completed_at"]),
-        status_note=row["status_note"],
+        # a Supabase project not yet migrated has no such column: its videos show no note
+        # (`in row` would search a sqlite3.Row's values, not its names)
+        status_note=row["status_note"] if "status_note" in row.keys() else None,  # noqa: SIM118
     )
 
 

@@ -133,7 +133,11 @@ class SQLiteStore(VideoStore):
         present = {row["name"] for row in self._db.execute("PRAGMA table_info(videos)")}
         for name, definition in ADDED_COLUMNS.items():
             if name not in present:
-                self._db.execute(f"ALTER TABLE videos ADD COLUMN {name} {definition}")
+                try:
+                    self._db.execute(f"ALTER TABLE videos ADD COLUMN {name} {definition}")
+                except sqlite3.OperationalError as exc:  # another process (app and worker) added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -20,7 +20,7 @@ from tests.conftest import FAST_RETRIES
 from tests.integration.hosted import hosted_engine, hosted_request, templates
 from tests.integration.test_restart import wait_for
 from tests.media import png_bytes
-from tests.standins.fal import FalStandin, content_policy_item, start_fal
+from tests.standins.fal import FalStandin, Outcome, content_policy_item, start_fal
 
 KLING = "fal-kling-3-turbo-pro"
 KLING_T2V = "fal-ai/kling-video/v3/turbo/pro/text-to-video"
@@ -214,3 +214,50 @@ def test_the_card_says_where_a_request_is_at_fal_never_a_made_up_percentage(
     fal.finish_all()
     done = engine.wait(ids, timeout=30)
     assert [(v.status, v.status_note) for v in done] == [(C, None), (C, None)]
+
+
+def test_a_rate_limited_result_fetch_is_asked_again_not_a_failure(engine: Engine, fal: FalStandin) -> None:
+    fal.inject("result", "rate_limited", count=2, retry_after=0)
+    (video,) = engine.submit([kling()])
+    (done,) = engine.wait([video.id], timeout=30)
+    assert done.status is C, done.error
+    (sent,) = fal.submissions
+    assert fal.result_fetches[sent.request_id] == 3 and len(fal.submissions) == 1
+
+
+def test_a_refused_key_says_so_on_the_card_and_the_video_waits(engine: Engine, fal: FalStandin) -> None:
+    fal.polls_in_queue = 1000
+    (video,) = engine.submit([kling()])
+    wait_for(lambda: (engine.store.get_video(video.id) or video).external_video_id, 30, "the request")
+    fal.key = "rotated"  # the key was revoked at fal
+    refused = "fal.ai refuses the API key: check FAL_KEY. The video waits until it is accepted."
+    wait_for(lambda: (engine.store.get_video(video.id) or video).status_note == refused, 30, "the note")
+    fal.key, fal.polls_in_queue = "test-key", 0
+    (done,) = engine.wait([video.id], timeout=30)
+    assert (done.status, done.status_note) == (C, None)
+
+
+def test_a_video_link_to_this_servers_own_network_is_never_fetched(
+    settings: Settings, fal: FalStandin
+) -> None:
+    """A model's output names the URL: it must not reach cloud metadata or localhost services."""
+    provider = FalProvider(
+        "test-key", templates("fal"), base_url=fal.url, storage_url=fal.url, policy=FAST_RETRIES
+    )
+    engine = hosted_engine(settings, provider).start()
+    try:
+        with fal.lock:
+            fal._next_outcomes.append(
+                Outcome(body={"video": {"url": "http://169.254.169.254/latest/meta-data"}})
+            )
+        (video,) = engine.submit([kling()])
+        (done,) = engine.wait([video.id], timeout=30)
+        assert (done.status, done.error) == (
+            F,
+            "The provider's video could not be fetched: The provider's download was refused: the video link "
+            "in its answer to 169.254.169.254 over plain http.",
+        )
+    finally:
+        engine.stop()
+        provider.close()
+        engine.store.close()

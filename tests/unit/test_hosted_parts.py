@@ -9,17 +9,18 @@ from typing import BinaryIO
 import httpx
 import pytest
 
-from mimio_core.models import QueueShare
+from mimio_core.models import CheckedReference, QueueShare
 from mimio_core.providers.base import (
     Health,
     JobRequest,
     JobState,
     JobStatus,
+    ProviderNotStarted,
     ProviderUnavailable,
     StartedJob,
     VideoProvider,
 )
-from mimio_core.providers.fal import fal_failure
+from mimio_core.providers.fal import FalProvider, fal_failure
 from mimio_core.providers.hosted import HostAuth, PollPacer
 from mimio_core.providers.router import ProviderRouter
 from mimio_core.request_template import output_url
@@ -85,8 +86,8 @@ def test_a_mixed_batch_is_split_by_provider_and_answered_in_order(router: Provid
         ("local:b-job", None),
         (
             None,
-            "No configured provider offers the model 'sora-2': set the key of the provider that hosts it, "
-            "or choose another model.",
+            "No configured provider offers the model 'sora-2': configure the provider that serves it (see "
+            "`python -m mimio_core models`), or make it again with another model.",
         ),
         ("fal:d-job", None),
     ]
@@ -185,3 +186,46 @@ def test_a_video_url_is_found_where_the_template_says() -> None:
     assert output_url(["https://a/1.mp4", "https://a/2.mp4"], "") == "https://a/1.mp4"
     assert output_url({"video": None}, "video.url") is None
     assert output_url({"video": {"url": "file:///etc/passwd"}}, "video.url") is None
+
+
+class Exploding(Recording):
+    def create_batch(self, requests: list[JobRequest]) -> list[StartedJob]:
+        raise RuntimeError("adapter bug")
+
+
+def test_one_provider_failing_a_batch_keeps_the_jobs_the_others_started() -> None:
+    members = {"local": Recording("local"), "fal": Exploding("fal")}
+    router = ProviderRouter(members, {"mimio-local": "local", "fal-veo-3.1": "fal"}, default="local")
+    started = router.create_batch([request("a", "fal-veo-3.1"), request("b", "mimio-local")])
+    assert [(s.job_id, s.error, s.refused) for s in started] == [
+        (None, "RuntimeError: adapter bug", False),
+        ("local:b-job", None, True),  # started and billed: its id must not be lost
+    ]
+
+
+def test_unprefixed_job_ids_stay_with_the_provider_that_made_them() -> None:
+    members = {"fal": Recording("fal"), "local": Recording("local")}
+    router = ProviderRouter(members, {"fal-veo-3.1": "fal", "mimio-local": "local"}, "fal", legacy="local")
+    router.delete("job-from-before")  # recorded when the embedded server was the only provider
+    assert members["local"].asked == [("delete", "job-from-before")] and members["fal"].asked == []
+
+
+def test_the_key_never_travels_over_plain_http_even_to_the_right_host() -> None:
+    auth = HostAuth("Key secret", "https://queue.fal.run")
+    (flowed,) = list(auth.auth_flow(httpx.Request("GET", "http://queue.fal.run/fal-ai/veo3.1")))
+    assert "authorization" not in flowed.headers
+
+
+class Uploading(FalProvider):
+    def upload(self, reference: CheckedReference) -> str:
+        raise ProviderUnavailable("fal.ai storage kept failing: 502")
+
+
+def test_a_reference_that_cannot_be_uploaded_started_nothing() -> None:
+    provider = Uploading("k", {})
+    big = CheckedReference("big.png", b"x" * (300 * 1024), "image/png", "image")
+    with pytest.raises(
+        ProviderNotStarted, match=r"^The reference could not be uploaded to fal.ai: fal.ai storage"
+    ):
+        provider.reference_url(big)
+    provider.close()
