@@ -61,7 +61,7 @@ model = model_col.selectbox(
     ["", *runtime.catalogue],
     key="videos-model",
     on_change=first_page,
-    format_func=lambda m: runtime.catalogue[m].label if m else "All",
+    format_func=lambda m: runtime.model_label(m) if m else "All",
 )
 search = search_col.text_input(
     "Search title and prompt", key="videos-search", placeholder="fox, ocean, ...", on_change=first_page

@@ -51,6 +51,12 @@ class Runtime:
         url = httpx.URL(provider.base_url)  # never show credentials written into the URL
         return f"{provider.label} ({url.copy_with(username=None, password=None)})"
 
+    def model_label(self, name: str) -> str:
+        """What a person calls a model: "Kling 3.0 Turbo Pro · fal.ai" where an active provider serves
+        it, its catalogue label for older records, its name when the catalogue no longer has it."""
+        spec = self.models.get(name) or self.catalogue.get(name)
+        return spec.label if spec is not None else name
+
     @property
     def provider_description(self) -> str:
         return ", ".join(self.describe(name) for name in self.provider.members)

@@ -63,10 +63,9 @@ def progress_text(video: TrackedVideo) -> str:
     """What a video waiting or in the making is doing: the provider's note where it gives one (fal gives
     no percentage, so none is made up), with the percentage once there is one."""
     if video.status is VideoStatus.QUEUED:
-        return f"Waiting for a free slot: {video.progress}%"
-    if video.status_note:
-        return f"{video.status_note}: {video.progress}%" if video.progress else video.status_note
-    return f"Generating: {video.progress}%"
+        return "Waiting for its turn: its provider is making as many videos at once as it may"
+    doing = video.status_note or "Generating"
+    return f"{doing}: {video.progress}%" if video.progress else doing
 
 
 def video_card(
@@ -80,7 +79,8 @@ def video_card(
     Download when completed. `actions` adds page-specific buttons (delete, use as template)."""
     with st.container(border=True, key=f"card-{key}-{video.id}"):
         st.markdown(f"{badge_markup(video.status)} **{plain(video.title)}**")
-        st.caption(plain(f"{video.model} · {video.size} · {video.seconds} s · {elapsed(video)}"))
+        label = runtime.model_label(video.model)
+        st.caption(plain(f"{label} · {video.size} · {video.seconds} s · {elapsed(video)}"))
         if video.status is VideoStatus.COMPLETED and video.storage_path:
             path = video.storage_path
             width, height = parse_size(video.size)

@@ -154,9 +154,15 @@ def cost_estimate(models: Mapping[str, ModelSpec], prefixes: Sequence[str], copi
         values = read_values(prefix)
         cost = models[values["model"]].cost(values["size"], values["seconds"])
         if cost is None:
+            st.caption(":material/payments: Cost unknown: the catalogue has no list price for this choice")
             return
         total += cost * copies
-    st.caption(f":material/payments: Estimated cost: ${total:.2f} at list price")
+    videos = copies * len(prefixes)
+    of = f" for {videos} videos" if videos > 1 else ""
+    if total == 0:
+        st.caption(f":material/payments: No cost{of} at list price")
+    else:
+        st.caption(f":material/payments: Estimated cost{of}: ${total:.2f} at list price")
 
 
 def read_values(prefix: str) -> dict[str, Any]:

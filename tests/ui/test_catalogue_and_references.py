@@ -24,6 +24,18 @@ WIDE = {
 }
 
 
+def test_a_model_without_a_price_says_its_cost_is_unknown(
+    app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalogue = tmp_path / "models.jsonl"
+    catalogue.write_text(json.dumps({**WIDE, "price_per_second": {}}) + "\n")
+    monkeypatch.setenv("MIMIO_CATALOGUE_FILE", str(catalogue))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    at.run()
+    at.selectbox(key="single-model").set_value("wide-local").run()
+    assert "Cost unknown: the catalogue has no list price for this choice" in texts(at)
+
+
 def test_a_user_added_model_appears_in_the_form_and_is_made(
     app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

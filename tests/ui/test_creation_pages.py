@@ -62,6 +62,14 @@ def test_the_sidebar_says_whether_a_gateway_answers_and_takes_the_key(
     assert [(s.method, s.path) for s in api.seen] == [("GET", "/v1/videos")]
 
 
+def test_the_estimate_says_when_a_price_is_unknown_or_nothing_is_spent(app: AppTest) -> None:
+    app.selectbox(key="single-model").set_value("mimio-local").run()
+    assert "No cost at list price" in texts(app)
+    app.switch_page("app_pages/variations.py").run()
+    app.selectbox(key="variations-model").set_value("mimio-local").run()
+    assert "No cost for 3 videos at list price" in texts(app)
+
+
 def test_sizes_follow_the_model(app: AppTest) -> None:
     app.selectbox(key="single-model").set_value("sora-2-pro").run()
     assert app.selectbox(key="single-size").options == ["720x1280", "1280x720", "1024x1792", "1792x1024"]
@@ -112,7 +120,7 @@ def test_variations_get_unique_titles_and_start_together(app: AppTest, runtime: 
     app.text_input(key="variations-title").input("Waves").run()
     app.text_area(key="variations-prompt").input("ocean waves at dusk").run()
     app.selectbox(key="variations-seconds").set_value(4).run()
-    assert "Estimated cost: $1.20 at list price" in texts(app)
+    assert "Estimated cost for 3 videos: $1.20 at list price" in texts(app)
     app.button(key="variations-submit").click().run()
     videos = runtime.store.get_videos(app.session_state["variations-run"])
     assert [v.title for v in videos] == ["Waves - Variation 1", "Waves - Variation 2", "Waves - Variation 3"]
