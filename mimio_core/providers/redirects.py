@@ -24,8 +24,6 @@ def redirect_problem(
         return f"{what} to a {target.scheme!r} URL"
     if target.host == origin.host or allow_private:
         return None
-    if target.scheme != "https":
-        return f"{what} to {target.host} over plain http"
     try:
         infos = socket.getaddrinfo(target.host, target.port or 443, type=socket.SOCK_STREAM)
     except OSError:
@@ -37,6 +35,8 @@ def redirect_problem(
                 f"{what} to {target.host} ({address}), a private or local address "
                 "(set MIMIO_PRIVATE_REDIRECTS=on for a local setup)"
             )
+    if target.scheme != "https":  # checked last: a private address is the graver problem to name
+        return f"{what} to {target.host} over plain http"
     return None
 
 

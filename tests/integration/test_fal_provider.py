@@ -255,7 +255,8 @@ def test_a_video_link_to_this_servers_own_network_is_never_fetched(
         assert (done.status, done.error) == (
             F,
             "The provider's video could not be fetched: The provider's download was refused: the video link "
-            "in its answer to 169.254.169.254 over plain http.",
+            "in its answer to 169.254.169.254 (169.254.169.254), a private or local address (set "
+            "MIMIO_PRIVATE_REDIRECTS=on for a local setup).",
         )
     finally:
         engine.stop()

@@ -54,7 +54,7 @@ def test_one_batch_goes_to_three_providers(
 ) -> None:
     fal, replicate = platforms
     assert list(runtime.provider.members) == ["fal", "replicate", "local"]  # fal first: FAL_KEY is set
-    assert next(iter(runtime.models)) == "fal-veo-3.1"  # the default provider's models come first
+    assert next(iter(runtime.models)) == "fal-kling-3-turbo-pro"  # the default provider's first model
     assert runtime.models["replicate-veo-3.1"].label == "Veo 3.1 · Replicate"
     assert runtime.models["fal-veo-3.1"].label == "Veo 3.1 · fal.ai"
     assert "sora-2" not in runtime.models  # no Mimio API or gateway configured

@@ -475,6 +475,7 @@ def test_a_download_redirected_to_a_local_address_elsewhere_is_refused_unless_al
         ("http://100.64.0.1/x", "a private or local address"),  # shared address space
         ("file:///etc/passwd", "a redirect to a 'file' URL"),
         ("https://93.184.216.34/video.mp4", None),  # a public address
+        ("http://93.184.216.34/video.mp4", "over plain http"),  # public, but readable on the way
         ("https://provider.test/other", None),  # the provider's own host
     ],
 )
