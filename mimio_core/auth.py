@@ -23,7 +23,13 @@ from supabase_auth.errors import (
     AuthSessionMissingError,
     AuthWeakPasswordError,
 )
-from supabase_auth.types import Session
+from supabase_auth.types import (
+    Session,
+    SignInWithEmailAndPasswordCredentials,
+    SignInWithEmailAndPasswordlessCredentials,
+    SignUpWithEmailAndPasswordCredentials,
+    VerifyEmailOtpParams,
+)
 
 from mimio_core.store.supabase import SupabaseStore
 from mimio_core.store.supabase_files import SupabaseFileStorage
@@ -158,22 +164,25 @@ class UserSession:
     def sign_in_with_password(self, email: str, password: str) -> Account:
         if not password:
             raise SignInError("Enter your password.")
-        credentials = {"email": _email(email), "password": password}
+        credentials: SignInWithEmailAndPasswordCredentials = {"email": _email(email), "password": password}
         return self._signed_in(lambda: self._client.auth.sign_in_with_password(credentials))
 
     def sign_up(self, email: str, password: str) -> Account | None:
         """A new account; None when the project wants the email confirmed first (a code is sent)."""
         _check_new_password(password)
-        credentials = {"email": _email(email), "password": password}
+        credentials: SignUpWithEmailAndPasswordCredentials = {"email": _email(email), "password": password}
         with _explained():
             response = self._client.auth.sign_up(credentials)
         return self.account() if response.session else None
 
     def send_code(self, email: str) -> None:
         """Email a 6-digit sign-in code (to an existing account; it never creates one)."""
-        options = {"should_create_user": False}
+        request: SignInWithEmailAndPasswordlessCredentials = {
+            "email": _email(email),
+            "options": {"should_create_user": False},
+        }
         with _explained():
-            self._client.auth.sign_in_with_otp({"email": _email(email), "options": options})
+            self._client.auth.sign_in_with_otp(request)
 
     def verify_code(self, email: str, code: str) -> Account:
         """Sign in with the emailed code, in this same session (a magic link opened elsewhere would
@@ -181,7 +190,7 @@ class UserSession:
         code = re.sub(r"\s", "", code)
         if not CODE.match(code):
             raise SignInError("Enter the 6-digit code from the email.")
-        params = {"email": _email(email), "token": code, "type": "email"}
+        params: VerifyEmailOtpParams = {"email": _email(email), "token": code, "type": "email"}
         return self._signed_in(lambda: self._client.auth.verify_otp(params))
 
     def change_password(self, password: str) -> None:

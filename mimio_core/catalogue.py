@@ -69,7 +69,8 @@ class ModelSpec:
 
     def cost(self, size: str, seconds: int) -> float | None:
         """Estimated list price of one video, or None when no price is known."""
-        flat = self.price_per_video.get(size, {}).get(seconds)
+        by_length = self.price_per_video.get(size)
+        flat = by_length.get(seconds) if by_length is not None else None
         if flat is not None:
             return round(flat, 2)
         price = self.price_per_second.get(size)

@@ -142,13 +142,10 @@ def _project_id(runtime: Runtime, name_or_id: str | None) -> str | None:
 
 
 def _create(runtime: Runtime, args: argparse.Namespace) -> int:
-    limits = {
-        "max_reference_bytes": runtime.settings.max_reference_bytes,
-        "models": runtime.models,
-    }
+    limit, models = runtime.settings.max_reference_bytes, runtime.models
     try:
         if args.command == "batch":
-            requests = read_batch_file(args.file, **limits)
+            requests = read_batch_file(args.file, max_reference_bytes=limit, models=models)
         else:
             reference = None
             if args.reference is not None:
@@ -161,7 +158,9 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
                 seconds=args.seconds,
                 reference=reference,
             )
-            requests = as_variations(validate_request(request, **limits), args.variations)
+            requests = as_variations(
+                validate_request(request, max_reference_bytes=limit, models=models), args.variations
+            )
         # only once everything is valid: a refused submission must not leave a new project behind
         project_id = _project_id(runtime, args.project)
     except BatchFileError as exc:

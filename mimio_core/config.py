@@ -343,7 +343,9 @@ def load_settings(
     replicate = _hosted(raw, "REPLICATE_API_TOKEN", "MIMIO_REPLICATE_BASE_URL")
     local = get("MIMIO_LOCAL", _switch)
     present = _remote_present(api_url, openai_base_url, fal, replicate)
-    provider = get("MIMIO_PROVIDER", _provider) or next((kind for kind, on in present.items() if on), "local")
+    chosen: ProviderKind | None = get("MIMIO_PROVIDER", _provider)
+    first_remote = [kind for kind, on in present.items() if on]
+    provider: ProviderKind = chosen if chosen is not None else (first_remote or ["local"])[0]
     if provider == "local" and not local:
         raise ConfigError(
             "MIMIO_LOCAL=off but no other provider is set: set FAL_KEY, REPLICATE_API_TOKEN, "

@@ -19,6 +19,7 @@ from dataclasses import replace
 from itertools import groupby
 from pathlib import Path
 
+from mimio_core.catalogue import ReferenceKind
 from mimio_core.config import Settings
 from mimio_core.leftovers import remove_stale
 from mimio_core.models import LOCAL_USER_ID, CheckedReference, TrackedVideo, ValidRequest, VideoStatus
@@ -419,7 +420,7 @@ class Engine:
         mime, description = detect_type(data)
         if mime not in IMAGE_MIMES and mime not in VIDEO_MIMES:
             raise InvalidReference(f"its reference is {description}, not an image or a video")
-        kind = "video" if mime in VIDEO_MIMES else "image"
+        kind: ReferenceKind = "video" if mime in VIDEO_MIMES else "image"
         return CheckedReference(name=Path(key).name, data=data, mime=mime, kind=kind)
 
     def _job_request(self, video: TrackedVideo) -> JobRequest:

@@ -10,6 +10,9 @@ QUIET = ("httpx", "httpcore", "hpack")
 
 
 def configure_logging(level: str, handlers: list[logging.Handler] | None = None) -> None:
-    logging.basicConfig(level=level, handlers=handlers, **({"format": "%(message)s"} if handlers else {}))
+    if handlers:  # a handler that formats on its own (rich) needs only the message
+        logging.basicConfig(level=level, handlers=handlers, format="%(message)s")
+    else:
+        logging.basicConfig(level=level)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -52,9 +52,9 @@ def transfer_video(
         mime, description = detect_type(part.read(64 * 1024))
         if size == 0 or not mime.startswith("video/"):
             raise NotAVideo(f"the provider's download is {description} ({size} bytes), not a video")
-        thumb = _store_thumbnail(provider, files, user_id, video_id, job_id, Path(part.name))
+        stored_thumb = _store_thumbnail(provider, files, user_id, video_id, job_id, Path(part.name))
         files.put_file(key, Path(part.name), VIDEO_CONTENT_TYPE)
-    return StoredVideo(key, thumb)
+    return StoredVideo(key, stored_thumb)
 
 
 def _store_thumbnail(

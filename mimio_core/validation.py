@@ -216,7 +216,7 @@ def _video_problem(data: bytes) -> str | None:
         with av.open(io.BytesIO(data)) as container:
             if not container.streams.video:
                 return "has no video stream"
-            next(container.decode(video=0))
+            next(container.decode(video=0))  # type: ignore[union-attr]  # av.open(file) reads: an InputContainer
     except StopIteration:
         return "has no frames"
     except (av.FFmpegError, OSError, ValueError) as exc:

@@ -264,7 +264,7 @@ def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str |
                 continue
             (job,) = service.create(new)
             items.append(_started(job))
-        started = sum(item["success"] for item in items)
+        started = sum(1 for item in items if item["success"])
         return {
             "success": started > 0,
             "batch_id": f"batch_{items[0]['video_id'] or 'none'}",

@@ -210,7 +210,7 @@ def install_error_handlers(app: FastAPI) -> None:
             param=getattr(exc, "param", None),
             code=getattr(exc, "code", None),
             kind=getattr(exc, "error_type", None),
-            headers=exc.headers,
+            headers=dict(exc.headers) if exc.headers else None,
         )
 
     async def validation_error(request: Request, exc: Exception) -> Response:

@@ -38,6 +38,7 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import cast
 
 import av
 import numpy as np
@@ -154,7 +155,7 @@ def open_encoder(path: Path | str, width: int, height: int, fps: int) -> tuple[O
     """
     container = av.open(str(path), mode="w", format="mp4", container_options=dict(CONTAINER_OPTIONS))
     try:
-        stream = container.add_stream(CODEC, rate=fps)
+        stream = cast(VideoStream, container.add_stream(CODEC, rate=fps))  # CODEC is a video codec
         stream.width = width
         stream.height = height
         stream.pix_fmt = PIX_FMT
@@ -191,7 +192,7 @@ def _decode_reference(reference: bytes, min_size: tuple[int, int] | None = None)
     if not reference:
         raise RenderError("The reference file is empty.")
     try:
-        image = Image.open(io.BytesIO(reference))
+        image: Image.Image = Image.open(io.BytesIO(reference))
     except UnidentifiedImageError:
         return _decode_video_first_frame(reference)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:

@@ -58,16 +58,20 @@ def _image_body(response: httpx.Response, job_id: str) -> bytes | None:
     declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
     length = response.headers.get("content-length", "")
     if not (declared.startswith("image/") or declared in UNTYPED):
-        return _not_a_thumbnail(job_id, f"declared {declared}")
+        _not_a_thumbnail(job_id, f"declared {declared}")
+        return None
     if length.isdecimal() and int(length) > MAX_THUMBNAIL_BYTES:
-        return _not_a_thumbnail(job_id, f"{length} bytes long")
+        _not_a_thumbnail(job_id, f"{length} bytes long")
+        return None
     body = bytearray()
     for chunk in response.iter_bytes(64 * 1024):
         if not body and not (mime := detect_type(chunk)[0]).startswith("image/"):
-            return _not_a_thumbnail(job_id, mime)
+            _not_a_thumbnail(job_id, mime)
+            return None
         body += chunk
         if len(body) > MAX_THUMBNAIL_BYTES:
-            return _not_a_thumbnail(job_id, f"longer than {MAX_THUMBNAIL_BYTES} bytes")
+            _not_a_thumbnail(job_id, f"longer than {MAX_THUMBNAIL_BYTES} bytes")
+            return None
     return bytes(body) or None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import replace
-from typing import BinaryIO, get_args
+from typing import BinaryIO, cast, get_args
 
 from mimio_core.catalogue import ProviderKind
 from mimio_core.config import PROVIDER_KEYS
@@ -67,7 +67,7 @@ class ProviderRouter(VideoProvider):
         if sep and prefix in KNOWN_PREFIXES:
             raise ProviderUnavailable(
                 f"Job {job_id} is at the {prefix} provider, which is not configured now: set "
-                f"{PROVIDER_KEYS[prefix]} again to finish it."
+                f"{PROVIDER_KEYS[cast(ProviderKind, prefix)]} again to finish it."
             )
         return self.legacy, job_id
 

@@ -49,7 +49,8 @@ def videos_table(
             "Seconds": [v.seconds for v in videos],
             "Project": [project_names.get(v.project_id or "", "") for v in videos],
             "Created": pd.to_datetime([v.created_at for v in videos], utc=True),
-            "Completed": pd.to_datetime([v.completed_at for v in videos], utc=True),
+            # a Series of objects: None (not completed) becomes NaT
+            "Completed": pd.to_datetime(pd.Series([v.completed_at for v in videos], dtype=object), utc=True),
             "Prompt": [v.prompt for v in videos],
             "Error": [v.error or "" for v in videos],
             "ID": [v.id for v in videos],

@@ -55,7 +55,7 @@ def runtime_or_explain() -> Runtime:
 def close_runtime() -> None:
     """Stop the shared runtime (tests, and a clean shutdown; `on_release` closes it); the next
     `get_runtime` starts anew."""
-    get_runtime.clear()  # type: ignore[attr-defined]
+    get_runtime.clear()
 
 
 def user_session(runtime: Runtime) -> UserSession:
