@@ -5,6 +5,7 @@ import streamlit as st
 
 from mimio_core.providers.base import Health
 from mimio_core.ui.auth import account_menu, sign_in_page
+from mimio_core.ui.frame import run_page
 from mimio_core.ui.projects import active_project_selector
 from mimio_core.ui.runtime import provider_health, runtime_or_explain, user_session, workspace_or_explain
 from mimio_core.ui.text import plain
@@ -47,4 +48,4 @@ with st.sidebar:
         )
     st.caption(f":material/database: {runtime.storage_description}")
 
-navigation.run()
+run_page(navigation)

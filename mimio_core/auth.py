@@ -31,6 +31,7 @@ from supabase_auth.types import (
     VerifyEmailOtpParams,
 )
 
+from mimio_core.errors import SignInFailure
 from mimio_core.store.supabase import SupabaseStore
 from mimio_core.store.supabase_files import SupabaseFileStorage
 
@@ -65,7 +66,7 @@ FRIENDLY = {
 }
 
 
-class SignInError(Exception):
+class SignInError(SignInFailure):
     """Signing in, up or out did not work; the message says why in words a person can act on."""
 
 

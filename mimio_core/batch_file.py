@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from mimio_core.catalogue import MODELS, ModelSpec
+from mimio_core.errors import BadInput
 from mimio_core.models import ValidRequest, VideoRequest
 from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
 COLUMNS = ("prompt", "title", "model", "size", "seconds", "reference")
 
 
-class BatchFileError(ValueError):
+class BatchFileError(BadInput):
     """Rows that cannot be used, each as (line number, reason); nothing is submitted while any exist."""
 
     def __init__(self, problems: list[tuple[int, str]]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
+from mimio_core.errors import ConfigurationError
 from mimio_core.request_template import RequestTemplate, parse_template
 
 ReferenceKind = Literal["image", "video"]
@@ -37,7 +38,7 @@ FIELDS = {
 }
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ConfigurationError):
     """A catalogue file that cannot be used; the message names the file and line."""
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, get_args
 
 from mimio_core.catalogue import ProviderKind
+from mimio_core.errors import ConfigurationError
 from mimio_core.tokens import unverified_claims
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     """A configuration value is present but unusable; the message names the key."""
 
 

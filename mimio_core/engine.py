@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mimio_core.catalogue import ReferenceKind
 from mimio_core.config import Settings
+from mimio_core.errors import BadInput
 from mimio_core.leftovers import remove_stale
 from mimio_core.models import LOCAL_USER_ID, CheckedReference, TrackedVideo, ValidRequest, VideoStatus
 from mimio_core.providers.base import (
@@ -50,7 +51,7 @@ CREATE_BACKOFF = RetryPolicy(base_delay=2.0, max_delay=60.0)
 CANCELLED = "Cancelled."
 
 
-class InvalidReference(ValueError):
+class InvalidReference(BadInput):
     """A recorded reference the engine will not read or send (not the owner's, too big, not media)."""
 
 

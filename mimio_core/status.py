@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from mimio_core.errors import InternalError
 from mimio_core.models import VideoStatus
 
 Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
@@ -25,7 +26,7 @@ TRANSITIONS: MappingProxyType[VideoStatus, frozenset[VideoStatus]] = MappingProx
 )
 
 
-class InvalidTransition(RuntimeError):
+class InvalidTransition(InternalError):
     """A status change that the state machine forbids: a bug, never user input."""
 
 

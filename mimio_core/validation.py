@@ -16,6 +16,7 @@ import magic
 from PIL import Image
 
 from mimio_core.catalogue import DEFAULT_MODEL, MODELS, ModelSpec, ReferenceKind
+from mimio_core.errors import BadInput
 from mimio_core.models import CheckedReference, ReferenceUpload, ValidRequest, VideoRequest
 
 MAX_PROMPT_CHARS = 2000
@@ -26,7 +27,7 @@ IMAGE_MIMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WebP"}
 VIDEO_MIMES = {"video/mp4": "MP4", "video/quicktime": "MOV", "video/webm": "WebM"}
 
 
-class ValidationError(ValueError):
+class ValidationError(BadInput):
     """One or more fields are unusable; `errors` maps each field to a message a person can act on."""
 
     def __init__(self, errors: dict[str, str]) -> None:

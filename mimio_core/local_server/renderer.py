@@ -47,6 +47,8 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from av.video.stream import VideoStream
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from mimio_core.errors import MimioError
+
 __all__ = [
     "CODEC",
     "PIX_FMT",
@@ -97,7 +99,7 @@ _FONT_CANDIDATES = (
 )
 
 
-class RenderError(Exception):
+class RenderError(MimioError):
     """The render could not be produced (e.g. undecodable reference).
 
     The message is meant to be shown to the user as is.

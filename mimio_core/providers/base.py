@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO
 
+from mimio_core.errors import ProviderFailure
 from mimio_core.models import CheckedReference, QueueShare
 
 
-class ProviderError(Exception):
+class ProviderError(ProviderFailure):
     """A provider call failed; the message is fit to show a person."""
 
 

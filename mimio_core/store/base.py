@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mimio_core.errors import BadInput, StorageFailure
 from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.status import require_transition
 
 
-class StorageError(OSError):
+class StorageError(StorageFailure):
     """A record or file backend did not do what was asked (unreachable, a server error); the message
     says which step and why. Trying again later may work. An OSError, like a local disk's failures."""
 
@@ -26,7 +27,7 @@ class StorageRefused(StorageError):
     """The backend refused for good (a file over its size limit): trying again cannot help."""
 
 
-class ProjectError(ValueError):
+class ProjectError(BadInput):
     """A project operation a person asked for cannot be done; the message says why."""
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from mimio_core.local_server.runner import RunningServer
 from mimio_core.models import LOCAL_USER_ID, VideoRequest, VideoStatus
 from mimio_core.runtime import Runtime
+from mimio_core.store.base import StorageError
+from mimio_core.ui.frame import UNEXPECTED
 from mimio_core.validation import validate_request
+from tests.shown import shown
 from tests.ui.conftest import texts
 
 
@@ -149,3 +153,24 @@ def test_projects_create_rename_count_and_delete_keeping_videos(app: AppTest, ru
     assert runtime.store.get_project(LOCAL_USER_ID, project.id) is None
     videos = runtime.store.list_videos(LOCAL_USER_ID)
     assert len(videos) == 2 and all(v.project_id is None for v in videos)
+
+
+def test_a_store_that_breaks_shows_an_explanation_never_a_traceback(
+    app: AppTest, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("cursor closed at 0x7f00 in sqlite3.Connection")
+
+    monkeypatch.setattr(runtime.store, "count_videos", broken)
+    app.switch_page("app_pages/my_videos.py").run()
+    assert not app.exception  # no traceback reaches the browser
+    assert [e.value for e in app.error] == [UNEXPECTED]
+    assert "0x7f00" not in texts(app)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise StorageError("Could not list your videos: the database is read-only.")
+
+    monkeypatch.setattr(runtime.store, "count_videos", refused)
+    app.run()
+    assert not app.exception
+    assert [shown(e.value) for e in app.error] == ["Could not list your videos: the database is read-only."]
