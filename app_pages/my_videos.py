@@ -6,7 +6,7 @@ from datetime import timedelta
 import streamlit as st
 
 from mimio_core.csv_export import safe_csv
-from mimio_core.models import VideoStatus
+from mimio_core.domain import VideoStatus
 from mimio_core.store.base import VideoFilter
 from mimio_core.ui.cards import video_grid
 from mimio_core.ui.library import TABLE_COLUMNS, spend_table, video_actions, videos_table

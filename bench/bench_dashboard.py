@@ -47,8 +47,8 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import local_script_runner as _lsr
 
 from mimio_core.catalogue import MODELS as CATALOGUE
+from mimio_core.domain import LOCAL_USER_ID, TrackedVideo, VideoStatus
 from mimio_core.local_server.renderer import RenderSpec, render_video
-from mimio_core.models import LOCAL_USER_ID, TrackedVideo, VideoStatus
 from mimio_core.store.base import NewVideo, VideoFilter, video_key
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.store.sqlite import SQLiteStore

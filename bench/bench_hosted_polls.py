@@ -21,8 +21,8 @@ from _common import table
 
 from mimio_core.catalogue import MODELS, models_for
 from mimio_core.config import load_settings
+from mimio_core.domain import VideoRequest
 from mimio_core.engine import Engine
-from mimio_core.models import VideoRequest
 from mimio_core.providers.fal import FalProvider
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.store.sqlite import SQLiteStore

@@ -25,11 +25,11 @@ import httpx
 from _common import table
 
 from mimio_core.config import load_settings
+from mimio_core.domain import TrackedVideo, VideoRequest
 from mimio_core.engine import MAX_GROUP, Engine
 from mimio_core.local_server.renderer import RenderSpec, render_video
 from mimio_core.local_server.runner import RunningServer, start_in_thread
 from mimio_core.local_server.service import FPS
-from mimio_core.models import TrackedVideo, VideoRequest
 from mimio_core.providers.base import JobStatus
 from mimio_core.providers.mimio import STATUS_IDS_PER_REQUEST, MimioProvider
 from mimio_core.store.local_files import LocalFileStorage

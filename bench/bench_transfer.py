@@ -26,8 +26,8 @@ import httpx
 import numpy as np
 from _common import MIB, REPO_ROOT, free_port, max_rss_kib, proc_status_kib, reset_peak_rss, table
 
+from mimio_core.domain import LOCAL_USER_ID
 from mimio_core.local_server.service import Job
-from mimio_core.models import LOCAL_USER_ID
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.transfer import transfer_video

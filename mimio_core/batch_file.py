@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mimio_core.catalogue import MODELS, ModelSpec
+from mimio_core.domain import ValidRequest, VideoRequest
 from mimio_core.errors import BadInput
-from mimio_core.models import ValidRequest, VideoRequest
 from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
 COLUMNS = ("prompt", "title", "model", "size", "seconds", "reference")

@@ -23,12 +23,12 @@ from rich.table import Table
 from mimio_core.batch_file import BatchFileError, read_batch_file
 from mimio_core.catalogue import CatalogueError, ProviderKind, load_catalogue, route_models, stand_in_models
 from mimio_core.config import ConfigError, Settings, load_settings
-from mimio_core.engine import as_variations
+from mimio_core.domain import LOCAL_USER_ID, TrackedVideo, VideoRequest, VideoStatus
 from mimio_core.local_server.runner import serve_forever
 from mimio_core.logs import configure_logging
-from mimio_core.models import LOCAL_USER_ID, TrackedVideo, VideoRequest, VideoStatus
 from mimio_core.runtime import Runtime, open_runtime, open_storage
 from mimio_core.store.base import ProjectError, VideoFilter
+from mimio_core.submission import as_variations
 from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2

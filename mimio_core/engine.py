@@ -15,15 +15,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from itertools import groupby
 from pathlib import Path
 
 from mimio_core.catalogue import ReferenceKind
 from mimio_core.config import Settings
+from mimio_core.domain import LOCAL_USER_ID, CheckedReference, TrackedVideo, ValidRequest, VideoStatus
 from mimio_core.errors import BadInput
 from mimio_core.leftovers import remove_stale
-from mimio_core.models import LOCAL_USER_ID, CheckedReference, TrackedVideo, ValidRequest, VideoStatus
 from mimio_core.providers.base import (
     JobRequest,
     JobState,
@@ -55,21 +54,10 @@ class InvalidReference(BadInput):
     """A recorded reference the engine will not read or send (not the owner's, too big, not media)."""
 
 
-def as_variations(request: ValidRequest, count: int) -> list[ValidRequest]:
-    """`count` copies of one request with unique titles ("<title> - Variation 2")."""
-    if count == 1:
-        return [request]
-    return [replace(request, title=f"{request.title} - Variation {n}") for n in range(1, count + 1)]
-
-
 def was_cancelled(video: TrackedVideo) -> bool:
     """Whether a person cancelled the video: its error is CANCELLED, perhaps followed by why its
     provider job may still run."""
     return video.status is F and (video.error or "").startswith(CANCELLED)
-
-
-def _same_generation(video: TrackedVideo) -> tuple[str, str, str, int, str | None]:
-    return (video.prompt, video.model, video.size, video.seconds, video.reference_path)
 
 
 def _process_place() -> str:

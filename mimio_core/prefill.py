@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from mimio_core.catalogue import DEFAULT_MODEL, ModelSpec
-from mimio_core.models import TrackedVideo
+from mimio_core.domain import TrackedVideo
 from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS
 
 QUERY_KEYS = ("prompt", "title", "model", "size", "seconds", "project")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from PIL import Image, ImageOps
 
 from mimio_core.catalogue import parse_size
-from mimio_core.models import CheckedReference
+from mimio_core.domain import CheckedReference
 
 PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mimio_core.catalogue import ModelSpec
-from mimio_core.models import TrackedVideo
+from mimio_core.domain import TrackedVideo
 from mimio_core.store.base import Usage
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from mimio_core.domain import VideoStatus
 from mimio_core.errors import InternalError
-from mimio_core.models import VideoStatus
 
 Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
 

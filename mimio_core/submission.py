@@ -9,11 +9,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from dataclasses import replace
 
-from mimio_core.models import CheckedReference, TrackedVideo, ValidRequest
+from mimio_core.domain import CheckedReference, TrackedVideo, ValidRequest
 from mimio_core.store.base import FileStorage, NewVideo, VideoStore, reference_key
 
 log = logging.getLogger(__name__)
+
+
+def as_variations(request: ValidRequest, count: int) -> list[ValidRequest]:
+    """`count` copies of one request with unique titles ("<title> - Variation 2")."""
+    if count == 1:
+        return [request]
+    return [replace(request, title=f"{request.title} - Variation {n}") for n in range(1, count + 1)]
 
 
 def record_submission(

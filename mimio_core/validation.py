@@ -16,8 +16,8 @@ import magic
 from PIL import Image
 
 from mimio_core.catalogue import DEFAULT_MODEL, MODELS, ModelSpec, ReferenceKind
+from mimio_core.domain import CheckedReference, ReferenceUpload, ValidRequest, VideoRequest
 from mimio_core.errors import BadInput
-from mimio_core.models import CheckedReference, ReferenceUpload, ValidRequest, VideoRequest
 
 MAX_PROMPT_CHARS = 2000
 MAX_TITLE_CHARS = 120

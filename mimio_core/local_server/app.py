@@ -18,9 +18,9 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from mimio_core.catalogue import parse_size
+from mimio_core.domain import ReferenceUpload
 from mimio_core.local_server.faults import ENDPOINTS
 from mimio_core.local_server.service import Job, LocalVideoService, NewJob
-from mimio_core.models import ReferenceUpload
 from mimio_core.validation import MAX_PROMPT_CHARS, ValidationError, check_reference, whole_seconds
 
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO
 
+from mimio_core.domain import CheckedReference, QueueShare
 from mimio_core.errors import ProviderFailure
-from mimio_core.models import CheckedReference, QueueShare
 
 
 class ProviderError(ProviderFailure):

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from mimio_core.models import CheckedReference
+from mimio_core.domain import CheckedReference
 from mimio_core.providers.base import (
     Health,
     JobRequest,

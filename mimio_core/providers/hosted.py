@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from mimio_core.models import CheckedReference
+from mimio_core.domain import CheckedReference
 from mimio_core.providers.base import (
     JobRequest,
     JobStatus,

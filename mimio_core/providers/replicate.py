@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from mimio_core.models import CheckedReference
+from mimio_core.domain import CheckedReference
 from mimio_core.providers.base import (
     Health,
     JobRequest,

@@ -14,7 +14,7 @@ from typing import BinaryIO, cast, get_args
 
 from mimio_core.catalogue import ProviderKind
 from mimio_core.config import PROVIDER_KEYS
-from mimio_core.models import QueueShare
+from mimio_core.domain import QueueShare
 from mimio_core.providers.base import (
     Health,
     JobRequest,

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mimio_core.domain import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.errors import BadInput, StorageFailure
-from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.status import require_transition
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.domain import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.store.base import (
     NewVideo,
     ProjectError,

@@ -30,7 +30,7 @@ from postgrest import APIError
 from postgrest.types import CountMethod, ReturnMethod
 from supabase import Client, ClientOptions, create_client
 
-from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.domain import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.store.base import (
     NewVideo,
     ProjectError,

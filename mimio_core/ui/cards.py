@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 
 from mimio_core.catalogue import parse_size
-from mimio_core.models import TrackedVideo, VideoStatus
+from mimio_core.domain import TrackedVideo, VideoStatus
 from mimio_core.providers.base import ProviderError
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import StorageError

@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from mimio_core.catalogue import ModelSpec
-from mimio_core.models import CheckedReference, ReferenceUpload, VideoRequest
+from mimio_core.domain import CheckedReference, ReferenceUpload, VideoRequest
 from mimio_core.prefill import QUERY_KEYS, FormDefaults, defaults_from_query
 from mimio_core.reference_fit import fit_reference
 from mimio_core.runtime import Runtime

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from mimio_core.models import TrackedVideo, VideoStatus
+from mimio_core.domain import TrackedVideo, VideoStatus
 from mimio_core.prefill import template_query
 from mimio_core.runtime import Runtime
 from mimio_core.spend import spend_by_project

@@ -12,7 +12,7 @@ from datetime import timedelta
 import streamlit as st
 
 from mimio_core.catalogue import ModelSpec
-from mimio_core.models import TrackedVideo, VideoStatus
+from mimio_core.domain import TrackedVideo, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.spend import run_cost
 from mimio_core.ui.cards import badge_markup, video_grid

@@ -10,8 +10,8 @@ import streamlit as st
 from mimio_core.auth import SignInError, UserSession
 from mimio_core.catalogue import CatalogueError
 from mimio_core.config import ConfigError, load_settings
+from mimio_core.domain import LOCAL_USER_ID
 from mimio_core.logs import configure_logging
-from mimio_core.models import LOCAL_USER_ID
 from mimio_core.providers.base import Health
 from mimio_core.runtime import Runtime, open_runtime
 from mimio_core.store.base import StorageError

@@ -7,11 +7,10 @@ from collections.abc import Callable, Mapping
 
 import streamlit as st
 
-from mimio_core.engine import as_variations
-from mimio_core.models import ValidRequest, VideoRequest
+from mimio_core.domain import ValidRequest, VideoRequest
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import ProjectError
-from mimio_core.submission import record_submission
+from mimio_core.submission import as_variations, record_submission
 from mimio_core.ui.progress import progress_panel
 from mimio_core.ui.text import plain
 from mimio_core.validation import ValidationError, validate_request

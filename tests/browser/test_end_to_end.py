@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mimio_core.models import LOCAL_USER_ID, VideoStatus
+from mimio_core.domain import LOCAL_USER_ID, VideoStatus
 from mimio_core.store.sqlite import SQLiteStore
 from tests.browser.conftest import RunningApp
 from tests.media import assert_playable_mp4

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from mimio_core.catalogue import MODELS, ProviderKind, models_for
 from mimio_core.config import Settings
+from mimio_core.domain import ReferenceUpload, ValidRequest, VideoRequest
 from mimio_core.engine import Engine
-from mimio_core.models import ReferenceUpload, ValidRequest, VideoRequest
 from mimio_core.providers.base import VideoProvider
 from mimio_core.request_template import RequestTemplate
 from mimio_core.store.local_files import LocalFileStorage

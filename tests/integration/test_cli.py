@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from mimio_core.cli import main
+from mimio_core.domain import LOCAL_USER_ID
 from mimio_core.local_server.runner import RunningServer
-from mimio_core.models import LOCAL_USER_ID
 from mimio_core.store.sqlite import SQLiteStore
 from tests.media import assert_playable_mp4, png_bytes
 from tests.supabase.tokens import mint_jwt

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import mimio_core.local_server.service as service_module
+from mimio_core.domain import VideoStatus
 from mimio_core.local_server.app import create_app
 from mimio_core.local_server.runner import _is_loopback
 from mimio_core.local_server.service import LocalVideoService, NewJob
-from mimio_core.models import VideoStatus
 from mimio_core.providers.base import JobRequest
 from mimio_core.providers.mimio import MimioProvider
 from tests.conftest import Harness

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from mimio_core.config import Settings
-from mimio_core.engine import Engine, as_variations
-from mimio_core.models import ReferenceUpload, VideoStatus
+from mimio_core.domain import ReferenceUpload, VideoStatus
+from mimio_core.engine import Engine
 from mimio_core.providers.fal import FalProvider
+from mimio_core.submission import as_variations
 from mimio_core.ui.cards import progress_text
 from tests.conftest import FAST_RETRIES
 from tests.integration.hosted import hosted_engine, hosted_request, templates

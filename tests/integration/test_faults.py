@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from mimio_core.domain import VideoStatus
 from mimio_core.local_server.runner import start_in_thread
-from mimio_core.models import VideoStatus
 from tests.conftest import Harness
 from tests.integration.test_pipeline import valid
 

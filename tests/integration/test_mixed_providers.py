@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mimio_core.config import load_settings
-from mimio_core.models import VideoRequest, VideoStatus
+from mimio_core.domain import VideoRequest, VideoStatus
 from mimio_core.providers.base import Health
 from mimio_core.runtime import Runtime, open_runtime
 from mimio_core.validation import validate_request

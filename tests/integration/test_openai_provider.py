@@ -11,12 +11,13 @@ import httpx
 import pytest
 from PIL import Image
 
-from mimio_core.engine import Engine, as_variations
+from mimio_core.domain import ReferenceUpload, TrackedVideo, VideoStatus
+from mimio_core.engine import Engine
 from mimio_core.local_server.runner import start_in_thread
-from mimio_core.models import ReferenceUpload, TrackedVideo, VideoStatus
 from mimio_core.providers.base import Health, JobRequest
 from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.store.base import thumbnail_key
+from mimio_core.submission import as_variations
 from tests.conftest import Harness
 from tests.integration.test_pipeline import assert_completed, valid
 from tests.media import png_bytes

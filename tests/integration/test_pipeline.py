@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from mimio_core.engine import as_variations
-from mimio_core.models import ReferenceUpload, VideoRequest, VideoStatus
+from mimio_core.domain import ReferenceUpload, VideoRequest, VideoStatus
+from mimio_core.submission import as_variations
 from mimio_core.validation import validate_request
 from tests.conftest import Harness
 from tests.media import assert_playable_mp4, mp4_bytes, png_bytes

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from mimio_core.models import VideoStatus
+from mimio_core.domain import VideoStatus
 from mimio_core.store.base import NewVideo, reference_key, video_key
 from tests.conftest import Harness
 from tests.media import png_bytes

@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 from mimio_core.config import Settings
-from mimio_core.engine import Engine, as_variations
-from mimio_core.models import ReferenceUpload, VideoStatus
+from mimio_core.domain import ReferenceUpload, VideoStatus
+from mimio_core.engine import Engine
 from mimio_core.providers.base import JobRequest
 from mimio_core.providers.replicate import ReplicateProvider, log_progress
+from mimio_core.submission import as_variations
 from tests.conftest import FAST_RETRIES
 from tests.integration.hosted import hosted_engine, hosted_request, templates
 from tests.integration.test_restart import wait_for

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from mimio_core.domain import VideoStatus
 from mimio_core.local_server.runner import start_in_thread
-from mimio_core.models import VideoStatus
 from mimio_core.store.sqlite import SQLiteStore
 from tests.conftest import Harness
 from tests.integration.test_pipeline import valid

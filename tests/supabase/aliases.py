@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from mimio_core.models import Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.domain import Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.store.base import WHOLE_QUEUE, NewVideo, Usage, VideoFilter
 from mimio_core.store.supabase import SupabaseStore
 

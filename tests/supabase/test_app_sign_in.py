@@ -14,7 +14,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mimio_core.models import VideoStatus
+from mimio_core.domain import VideoStatus
 from mimio_core.ui.runtime import close_runtime, get_runtime
 from tests.shown import shown
 from tests.supabase.conftest import ANON_KEY, SERVICE_KEY

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from mimio_core.models import VideoStatus
+from mimio_core.domain import VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, video_key
 from mimio_core.store.supabase import (
     SupabaseError,

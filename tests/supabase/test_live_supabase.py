@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mimio_core.config import load_settings
-from mimio_core.models import VideoStatus
+from mimio_core.domain import VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, video_key
 from mimio_core.supabase_project import SupabaseProject
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from mimio_core.models import VideoStatus
+from mimio_core.domain import VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, Usage, VideoFilter
 from mimio_core.store.supabase import SupabaseError, SupabaseStore, supabase_client
 from tests.supabase.conftest import ANON_KEY, URL, USER_A, USER_B

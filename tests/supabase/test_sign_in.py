@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from mimio_core.auth import Account, SignInError, UserSession
+from mimio_core.domain import VideoRequest, VideoStatus
 from mimio_core.engine import Engine
-from mimio_core.models import VideoRequest, VideoStatus
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.store.supabase import SupabaseError, supabase_client
 from mimio_core.submission import record_submission

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mimio_core.domain import ReferenceUpload, VideoRequest, VideoStatus
 from mimio_core.engine import Engine
-from mimio_core.models import ReferenceUpload, VideoRequest, VideoStatus
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.store.base import thumbnail_key, video_key
 from mimio_core.store.supabase import SupabaseError, supabase_client

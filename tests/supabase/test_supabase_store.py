@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 import tests.unit.test_sqlite_store as behaviour
-from mimio_core.models import VideoStatus
+from mimio_core.domain import VideoStatus
 from mimio_core.store.base import ProjectError, Usage, VideoFilter
 from mimio_core.store.supabase import SupabaseError, SupabaseStore, search_condition, supabase_client
 from tests.supabase.aliases import AliasedStore

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mimio_core.models import LOCAL_USER_ID
+from mimio_core.domain import LOCAL_USER_ID
 from mimio_core.ui.runtime import get_runtime
 from tests.media import png_bytes
 from tests.shown import shown

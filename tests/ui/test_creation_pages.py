@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mimio_core.models import LOCAL_USER_ID, VideoStatus
+from mimio_core.domain import LOCAL_USER_ID, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.ui.runtime import get_runtime
 from mimio_core.ui.text import plain

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from mimio_core.domain import LOCAL_USER_ID, VideoRequest, VideoStatus
 from mimio_core.local_server.runner import RunningServer
-from mimio_core.models import LOCAL_USER_ID, VideoRequest, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import StorageError
 from mimio_core.ui.frame import UNEXPECTED

@@ -13,7 +13,7 @@ from PIL import Image
 
 from mimio_core.batch_file import BatchFileError, read_batch_file
 from mimio_core.catalogue import MODELS
-from mimio_core.models import CheckedReference, ValidRequest
+from mimio_core.domain import CheckedReference, ValidRequest
 
 LIMIT = 10 * 1024 * 1024
 HEADER_HINT = "prompt, title, model, size, seconds, reference"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mimio_core.catalogue import MODELS, CatalogueError, load_catalogue, models_for, stand_in_models
-from mimio_core.models import VideoRequest
+from mimio_core.domain import VideoRequest
 from mimio_core.validation import ValidationError, validate_request
 
 VEO = {

@@ -9,7 +9,7 @@ from typing import BinaryIO
 import httpx
 import pytest
 
-from mimio_core.models import CheckedReference, QueueShare
+from mimio_core.domain import CheckedReference, QueueShare
 from mimio_core.providers.base import (
     Health,
     JobRequest,

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from mimio_core.models import CheckedReference
+from mimio_core.domain import CheckedReference
 from mimio_core.providers.base import (
     Health,
     JobRequest,

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from mimio_core.catalogue import MODELS
-from mimio_core.models import CheckedReference, TrackedVideo, VideoStatus
+from mimio_core.domain import CheckedReference, TrackedVideo, VideoStatus
 from mimio_core.prefill import defaults_from_query, template_query
 from mimio_core.reference_fit import fit_reference
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from mimio_core.catalogue import MODELS
-from mimio_core.models import TrackedVideo, VideoStatus
+from mimio_core.domain import TrackedVideo, VideoStatus
 from mimio_core.spend import ProjectSpend, run_cost, spend_by_project
 from mimio_core.store.base import Usage
 

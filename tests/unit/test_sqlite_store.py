@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mimio_core.models import QueueShare, VideoStatus
+from mimio_core.domain import QueueShare, VideoStatus
 from mimio_core.status import InvalidTransition
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, reference_key
 from mimio_core.store.sqlite import SCHEMA, SQLiteStore

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from mimio_core.models import VideoStatus
+from mimio_core.domain import VideoStatus
 from mimio_core.providers.base import JobState, job_state
 from mimio_core.providers.retry import (
     RetryPolicy,

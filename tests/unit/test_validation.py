@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mimio_core.catalogue import MODELS
-from mimio_core.models import CheckedReference, ReferenceUpload, ValidRequest, VideoRequest
+from mimio_core.domain import CheckedReference, ReferenceUpload, ValidRequest, VideoRequest
 from mimio_core.validation import (
     MAX_PROMPT_CHARS,
     ValidationError,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
 from mimio_core.catalogue import ReferenceKind
 
@@ -78,9 +77,6 @@ class ValidRequest:
     seconds: int
     reference: CheckedReference | None
     project_id: str | None
-
-
-SubmissionKind = Literal["single", "variations", "batch"]
 
 
 @dataclass(frozen=True)
