@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 
 from mimio_core.catalogue import parse_size
 from mimio_core.domain import CheckedReference
+from mimio_core.media import flatten_transparency
 
 PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 
@@ -42,7 +43,7 @@ def fit_reference(reference: CheckedReference, size: str) -> FittedReference:
         fitted = ImageOps.fit(image, target, method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
     image_format = PIL_FORMATS[reference.mime]
     if image_format == "JPEG" and fitted.mode not in ("RGB", "L"):
-        fitted = _flatten(fitted)
+        fitted = flatten_transparency(fitted)  # JPEG has no alpha
     elif fitted.mode not in ("RGB", "RGBA", "L"):  # CMYK, palette, 16-bit: what providers decode everywhere
         fitted = fitted.convert(
             "RGBA" if "A" in fitted.getbands() or "transparency" in fitted.info else "RGB"
@@ -50,11 +51,3 @@ def fit_reference(reference: CheckedReference, size: str) -> FittedReference:
     buffer = io.BytesIO()
     fitted.save(buffer, image_format, **({"quality": 92} if image_format in ("JPEG", "WEBP") else {}))
     return FittedReference(replace(reference, data=buffer.getvalue()), original, target)
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """Transparent pixels over white: JPEG has no alpha, and black would be a surprise."""
-    rgba = image.convert("RGBA")
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background

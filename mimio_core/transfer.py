@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from mimio_core.media import first_video_frame
 from mimio_core.providers.base import ProviderError, VideoProvider
 from mimio_core.store.base import FileStorage, thumbnail_key, video_key
 from mimio_core.validation import detect_type
@@ -90,9 +91,7 @@ def _provider_thumbnail(provider: VideoProvider, job_id: str) -> Image.Image | N
 
 
 def first_frame(video: Path) -> Image.Image:
-    """The video's first frame, scaled to thumbnail width."""
-    with av.open(str(video)) as container:
-        frame = next(container.decode(video=0))
-        image = frame.to_image()
+    """The video's first frame (upright, as a player shows it), scaled to thumbnail width."""
+    image = first_video_frame(video)
     image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 4))
     return image

@@ -48,6 +48,7 @@ from av.video.stream import VideoStream
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from mimio_core.errors import MimioError
+from mimio_core.media import NoFrame, first_video_frame, flatten_transparency
 
 __all__ = [
     "CODEC",
@@ -209,43 +210,19 @@ def _decode_reference(reference: bytes, min_size: tuple[int, int] | None = None)
             image.draft("RGB", (w, h))
         image.load()
         image = ImageOps.exif_transpose(image)
-        return _to_rgb(image)
+        return flatten_transparency(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise RenderError(
             f"The reference image is corrupt or truncated and could not be decoded ({exc})."
         ) from exc
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Convert to RGB, compositing any transparency over black instead of dropping it."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (0, 0, 0))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
-
-
 def _decode_video_first_frame(reference: bytes) -> Image.Image:
-    """First video frame via PyAV, honouring the display-matrix rotation of phone videos."""
+    """First video frame, honouring the display-matrix rotation of phone videos."""
     try:
-        with av.open(io.BytesIO(reference), mode="r") as container:
-            if not container.streams.video:
-                raise RenderError("The reference file has no video track.")
-            stream = container.streams.video[0]
-            for frame in container.decode(stream):
-                image = frame.to_image()
-                rotation = frame.rotation
-                if rotation:
-                    image = image.rotate(rotation, expand=True)
-                return image.convert("RGB")
-    except RenderError:
-        raise
-    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
-        raise RenderError("The reference file could not be decoded as an image or a video.") from exc
-    raise RenderError("The reference video contains no decodable frame.")
+        return first_video_frame(reference)
+    except NoFrame as exc:
+        raise RenderError(f"The reference file could not be used as an image or a video: {exc}.") from exc
 
 
 def _cover_box(src_w: int, src_h: int, width: int, height: int) -> tuple[float, float, float, float]:

@@ -299,3 +299,16 @@ def test_variation_seeds_change_the_scene_and_the_zoom_but_not_the_first_referen
     centre, corner = frames("r0.mp4", 0, image), frames("r1.mp4", 1, image)
     assert _mad(centre[0], corner[0]) < 1  # the reference itself always opens the video
     assert _mad(centre[-1], corner[-1]) > 3  # then each variation zooms somewhere else
+
+
+def test_a_transparent_reference_is_flattened_onto_white_as_the_providers_get_it() -> None:
+    """The local preview's first frame and the fitted reference a provider is sent use one media
+    helper: a transparent logo sits on white in both (the renderer used black)."""
+    logo = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    logo.paste((200, 30, 30, 255), (16, 16, 48, 48))
+    buf = io.BytesIO()
+    logo.save(buf, "PNG")
+    decoded = reference_first_frame(buf.getvalue())
+    assert decoded.mode == "RGB"
+    assert decoded.getpixel((2, 2)) == (255, 255, 255)
+    assert decoded.getpixel((32, 32)) == (200, 30, 30)
