@@ -7,24 +7,17 @@ reference checks as the app itself. The same jobs also answer the OpenAI-compati
 
 from __future__ import annotations
 
-import io
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from PIL import Image
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from mimio_core.catalogue import parse_size
-from mimio_core.domain import ReferenceUpload
+from mimio_core.local_server import openai_routes
+from mimio_core.local_server.contract import checked_job, serve_video_file
 from mimio_core.local_server.faults import ENDPOINTS
 from mimio_core.local_server.service import Job, LocalVideoService, NewJob
-from mimio_core.validation import MAX_PROMPT_CHARS, ValidationError, check_reference, whole_seconds
-
-MAX_REFERENCE_BYTES = 50 * 1024 * 1024
-DOWNLOAD_CHUNK = 256 * 1024
 
 
 class BatchItem(BaseModel):
@@ -36,24 +29,6 @@ class BatchItem(BaseModel):
 
 class BatchBody(BaseModel):
     videos: list[BatchItem] = Field(min_length=1, max_length=3)
-
-
-class ApiError(HTTPException):
-    """A refusal with a message for people and, for the OpenAI-compatible routes, the field at fault
-    (`param`) and a machine-readable `code`. The Mimio routes answer it as `{"detail": message}`."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        error_type: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(status, message, headers=headers)
-        self.param, self.code, self.error_type = param, code, error_type
 
 
 def _endpoint(request: Request) -> str:
@@ -86,99 +61,6 @@ def _endpoint(request: Request) -> str:
     return "delete" if method == "DELETE" else "other"
 
 
-def checked_job(
-    prompt: str,
-    model: str,
-    size: str,
-    seconds: str | int,
-    reference: bytes | None,
-    name: str,
-    service: LocalVideoService,
-    *,
-    reference_param: str = "image_reference",
-    exact_reference_size: bool = False,
-) -> NewJob:
-    """Refuse what the real provider would refuse, with the same kind of message (and what a
-    `refuse` fault rule says to refuse), as `ApiError` 400 naming the field at fault.
-
-    `exact_reference_size`: an image reference must have exactly the video's size in pixels, as the
-    OpenAI Videos API demands (the Mimio API crops it to fit)."""
-    if not prompt.strip():
-        raise ApiError(400, "prompt must not be empty", param="prompt", code="invalid_value")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise ApiError(
-            400, f"prompt must be at most {MAX_PROMPT_CHARS} characters", param="prompt", code="invalid_value"
-        )
-    spec = service.models.get(model)
-    if spec is None:
-        raise ApiError(
-            400,
-            f"unsupported model {model!r}; supported: {', '.join(service.models)}",
-            param="model",
-            code="invalid_value",
-        )
-    if size not in spec.sizes:
-        raise ApiError(
-            400,
-            f"size {size!r} is not supported by {model}; supported: {', '.join(spec.sizes)}",
-            param="size",
-            code="invalid_value",
-        )
-    if whole_seconds(seconds) not in spec.seconds:
-        allowed = ", ".join(str(s) for s in spec.seconds)
-        raise ApiError(
-            400,
-            f"seconds {seconds!r} is not supported by {model}; supported: {allowed}",
-            param="seconds",
-            code="invalid_value",
-        )
-    if reference is not None:
-        try:
-            checked = check_reference(ReferenceUpload(name, reference), spec, MAX_REFERENCE_BYTES)
-        except ValidationError as exc:
-            raise ApiError(400, str(exc), param=reference_param, code="invalid_value") from None
-        if exact_reference_size and checked.kind == "image":
-            with Image.open(io.BytesIO(reference)) as image:
-                width, height = image.size
-            if (width, height) != parse_size(size):
-                raise ApiError(
-                    400,
-                    f"Invalid {reference_param}: {reference_param} must be {size} pixels, got "
-                    f"{width}x{height}; resize or crop the image to the video's size.",
-                    param=reference_param,
-                    code="invalid_value",
-                )
-    rule = service.faults.outcome_for(prompt)
-    if rule is not None and rule.outcome == "refuse":
-        raise ApiError(400, rule.message, code=rule.code)
-    return NewJob(prompt=prompt, model=model, size=size, seconds=int(str(seconds)), reference=reference)
-
-
-def serve_video_file(service: LocalVideoService, video_id: str, path: Path) -> Response:
-    """Stream a finished video with its Content-Length, suffering the download faults waiting
-    (`garble_downloads`, `drop_downloads`) and counting each complete download."""
-    if service.faults.take_download_fault("garble_downloads"):
-        return HTMLResponse("<html><body>upstream error</body></html>")
-    size = path.stat().st_size
-    drop = service.faults.take_download_fault("drop_downloads")
-
-    def body() -> Iterator[bytes]:
-        sent = 0
-        with path.open("rb") as src:
-            while chunk := src.read(DOWNLOAD_CHUNK):
-                if drop and sent + len(chunk) >= size // 2:
-                    raise ConnectionResetError("injected: connection dropped mid-download")
-                yield chunk
-                sent += len(chunk)
-        service.downloads[video_id] += 1
-
-    headers = {
-        "Content-Length": str(size),
-        "Content-Disposition": f'attachment; filename="{video_id}.mp4"',
-    }
-    return StreamingResponse(body(), media_type="video/mp4", headers=headers)
-
-
 def _started(job: Job, message: str = "Video generation started") -> dict[str, Any]:
     return {"success": True, "video_id": job.id, "status": job.status, "message": message}
 
@@ -186,9 +68,6 @@ def _started(job: Job, message: str = "Video generation started") -> dict[str, A
 def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str | None = None) -> FastAPI:
     """The server's routes. `api_key`: the `/v1` routes demand `Authorization: Bearer <api_key>`
     (None: open, like the Mimio routes, which never ask for one)."""
-    # imported here: the OpenAI-compatible routes build on this module's checks and download
-    from mimio_core.local_server import openai_routes
-
     app = FastAPI(title="Mimio embedded video API", docs_url=None, redoc_url=None)
 
     @app.middleware("http")

@@ -25,7 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Red
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from mimio_core.local_server.app import ApiError, checked_job, serve_video_file
+from mimio_core.local_server.contract import ApiError, checked_job, serve_video_file
 from mimio_core.local_server.faults import HttpFault
 from mimio_core.local_server.service import Job, LocalVideoService
 
