@@ -7,6 +7,7 @@ providers) belongs to the default provider.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import replace
@@ -25,6 +26,8 @@ from mimio_core.providers.base import (
     StartedJob,
     VideoProvider,
 )
+
+log = logging.getLogger(__name__)
 
 KNOWN_PREFIXES = frozenset(get_args(ProviderKind))
 
@@ -128,7 +131,12 @@ class ProviderRouter(VideoProvider):
             by_member[name][own] = job_id
         found = {}
         for name, ids in by_member.items():
-            for own, status in self.members[name].statuses(list(ids), fresh=fresh).items():
+            try:
+                answers = self.members[name].statuses(list(ids), fresh=fresh)
+            except Exception:  # one adapter's bug must not hide the other providers' jobs this tick
+                log.exception("status of %d job(s) at %s unknown this time", len(ids), name)
+                continue
+            for own, status in answers.items():
                 if own in ids:
                     found[ids[own]] = replace(status, job_id=ids[own])
         return found

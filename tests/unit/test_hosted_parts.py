@@ -229,3 +229,15 @@ def test_a_reference_that_cannot_be_uploaded_started_nothing() -> None:
     ):
         provider.reference_url(big)
     provider.close()
+
+
+class Broken(Recording):
+    def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:
+        raise RuntimeError("adapter bug")
+
+
+def test_one_provider_that_breaks_while_polling_leaves_the_others_known() -> None:
+    members = {"local": Recording("local"), "fal": Broken("fal")}
+    router = ProviderRouter(members, {"mimio-local": "local", "fal-veo-3.1": "fal"}, default="local")
+    found = router.statuses(["fal:x", "local:y"])
+    assert list(found) == ["local:y"]  # fal's job is unknown this time, never failed
