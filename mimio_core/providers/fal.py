@@ -24,7 +24,7 @@ from mimio_core.providers.base import (
 )
 from mimio_core.providers.hosted import HostedProvider
 from mimio_core.providers.http import POLL_ONCE, error_detail
-from mimio_core.request_template import RequestTemplate, output_url
+from mimio_core.request_template import RequestTemplate
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class FalProvider(HostedProvider):
     # "Some models also accept data URIs ... URLs are the universal format": only small references go
     # inline, others to fal's CDN first (https://docs.fal.ai/documentation/model-apis/fal-cdn)
     data_uri_limit = 256 * 1024
+    key_setting, default_output = "FAL_KEY", "video.url"
+    missing_is_final = False  # fal answers 404 to a URL it routes elsewhere: final only on a Retry
 
     def __init__(
         self,
@@ -128,22 +130,8 @@ class FalProvider(HostedProvider):
 
     # watching
     def status(self, job_id: str, fresh: bool) -> JobStatus | None:
-        try:
-            body = self._json(
-                "GET", f"/{job_id}/status", idempotent=True, policy=None if fresh else POLL_ONCE
-            )
-        except ProviderRefused as exc:
-            if exc.status_code in (401, 403):  # says nothing about the job: tell the person why it waits
-                return JobStatus(job_id, JobState.RUNNING, 0, "refused", note=self.key_refused("FAL_KEY"))
-            if exc.status_code == 404 and fresh:  # a Retry asked, and fal does not know the request
-                return JobStatus(
-                    job_id, JobState.FAILED, 0, "missing", f"{self.label} does not know {job_id}."
-                )
-            log.info("status of fal request %s unknown this time: %s", job_id, exc)
-            return None
-        except ProviderError as exc:
-            log.info("status of fal request %s unknown this time: %s", job_id, exc)
-            return None
+        policy = None if fresh else POLL_ONCE
+        body = self._json("GET", f"/{job_id}/status", idempotent=True, policy=policy)
         word = str(body.get("status") or "unknown") if isinstance(body, dict) else "unknown"
         if word != "COMPLETED":  # IN_QUEUE, IN_PROGRESS, or a word not known yet: never final
             return JobStatus(job_id, JobState.RUNNING, 0, word.lower(), note=self._note(word, body))
@@ -183,12 +171,11 @@ class FalProvider(HostedProvider):
             return None  # the key, a rate limit or fal's ingress, not the request's own answer: ask again
         return JobStatus(job_id, JobState.FAILED, 0, "failed", fal_failure(response))
 
+    def endpoint_key(self, endpoint: str) -> str:
+        return app_of(endpoint)
+
     def _video_url(self, job_id: str, result: Any) -> str | None:
-        """The video URL, where the templates of this app's endpoints say it is."""
-        app = job_id.split("/requests/")[0]
-        outputs = {t.output for t in self.templates.values() if app_of(t.endpoint) == app} or {"video.url"}
-        urls = (output_url(result, path) for path in sorted(outputs))
-        return next((url for url in urls if url), None)
+        return self.video_url_in(result, job_id.split("/requests/")[0])
 
     def find_video_url(self, job_id: str) -> str:
         with self._request("GET", f"/{job_id}", idempotent=True) as response:

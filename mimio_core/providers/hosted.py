@@ -8,6 +8,7 @@ files at a URL on the platform's CDN, fetched without the API key.
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from abc import abstractmethod
@@ -20,6 +21,7 @@ import httpx
 from mimio_core.domain import CheckedReference
 from mimio_core.providers.base import (
     JobRequest,
+    JobState,
     JobStatus,
     ProviderError,
     ProviderNotStarted,
@@ -28,7 +30,9 @@ from mimio_core.providers.base import (
 )
 from mimio_core.providers.http import HttpProvider
 from mimio_core.providers.redirects import refuse_redirect
-from mimio_core.request_template import RequestTemplate
+from mimio_core.request_template import RequestTemplate, output_url
+
+log = logging.getLogger(__name__)
 
 MAX_PARALLEL = 4
 
@@ -80,6 +84,9 @@ class HostedProvider(HttpProvider):
     """Base of the fal and Replicate adapters: templates, references, paced polls, CDN downloads."""
 
     data_uri_limit: int  # bytes: a reference up to this size travels inline, a larger one is uploaded
+    key_setting: str  # the setting holding the key, named when the platform refuses it
+    default_output: str  # where the video URL is in a result when no template of the model says
+    missing_is_final: bool  # a 404 on a routine poll means the job is gone (else only on a Retry's)
 
     def __init__(
         self,
@@ -127,9 +134,6 @@ class HostedProvider(HttpProvider):
         except ProviderError as exc:  # nothing was submitted yet: the create may be sent again later
             raise ProviderNotStarted(f"The reference could not be uploaded to {self.label}: {exc}") from exc
 
-    def key_refused(self, setting: str) -> str:
-        return f"{self.label} refuses the API key: check {setting}. The video waits until it is accepted."
-
     @abstractmethod
     def upload(self, reference: CheckedReference) -> str:
         """Put a file in the platform's storage; returns the URL a model input takes."""
@@ -145,14 +149,48 @@ class HostedProvider(HttpProvider):
     def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:
         due = list(job_ids) if fresh else self.pacer.choose(job_ids)
         found = {}
-        for status in self._pool.map(lambda job_id: self.status(job_id, fresh), due):
+        for status in self._pool.map(lambda job_id: self._poll(job_id, fresh), due):
             if status is not None:
                 found[status.job_id] = status
         return found
 
+    def _poll(self, job_id: str, fresh: bool) -> JobStatus | None:
+        """One job's status, the platform's failures read the same way for both platforms: a refused
+        key says so on the card (the job itself is fine), a 404 is final where the platform's 404
+        means gone, anything else is unknown this time."""
+        try:
+            return self.status(job_id, fresh)
+        except ProviderRefused as exc:
+            if exc.status_code in (401, 403):
+                refused = (
+                    f"{self.label} refuses the API key: check {self.key_setting}. "
+                    "The video waits until it is accepted."
+                )
+                return JobStatus(job_id, JobState.RUNNING, 0, "refused", note=refused)
+            if exc.status_code == 404 and (fresh or self.missing_is_final):
+                return JobStatus(
+                    job_id, JobState.FAILED, 0, "missing", f"{self.label} does not know {job_id}."
+                )
+            log.info("status of %s at %s unknown this time: %s", job_id, self.label, exc)
+        except ProviderError as exc:
+            log.info("status of %s at %s unknown this time: %s", job_id, self.label, exc)
+        return None
+
     @abstractmethod
     def status(self, job_id: str, fresh: bool) -> JobStatus | None:
-        """One job's status (None: unknown this time); a finished job's video URL is remembered."""
+        """One job's status (None: unknown this time); a finished job's video URL is remembered.
+        Raises `ProviderError` as the platform answered (see `_poll`)."""
+
+    @abstractmethod
+    def endpoint_key(self, endpoint: str) -> str:
+        """What a template's endpoint has in common with a finished job's answer (fal's app, Replicate's
+        model), to find where that model's output puts the video."""
+
+    def video_url_in(self, result: Any, key: str) -> str | None:
+        """The video URL in a result, where the templates of the endpoints sharing `key` say it is."""
+        paths = {t.output for t in self.templates.values() if self.endpoint_key(t.endpoint) == key}
+        urls = (output_url(result, path) for path in sorted(paths or {self.default_output}))
+        return next((url for url in urls if url), None)
 
     def remember_video(self, job_id: str, url: str) -> None:
         with self._urls_lock:

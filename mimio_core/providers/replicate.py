@@ -7,7 +7,6 @@ ends, so a finished video is fetched as soon as it is seen.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -22,9 +21,7 @@ from mimio_core.providers.base import (
 )
 from mimio_core.providers.hosted import HostedProvider
 from mimio_core.providers.http import POLL_ONCE
-from mimio_core.request_template import RequestTemplate, output_url
-
-log = logging.getLogger(__name__)
+from mimio_core.request_template import RequestTemplate
 
 # models print tqdm bars: " 45%|████▌     | 9/20 [00:04<00:05,  2.1it/s]"
 TQDM_PERCENT = re.compile(r"(\d{1,3})%\|")
@@ -47,6 +44,8 @@ class ReplicateProvider(HostedProvider):
     name = "replicate"
     # "data URLs for files of 256 KB or less": https://replicate.com/docs/reference/http
     data_uri_limit = 256 * 1024
+    key_setting, default_output = "REPLICATE_API_TOKEN", ""
+    missing_is_final = True  # a prediction Replicate does not know is gone
 
     def __init__(
         self,
@@ -87,19 +86,7 @@ class ReplicateProvider(HostedProvider):
 
     # watching
     def status(self, job_id: str, fresh: bool) -> JobStatus | None:
-        try:
-            prediction = self._prediction(job_id, fresh)
-        except ProviderRefused as exc:
-            if exc.status_code in (401, 403):
-                note = self.key_refused("REPLICATE_API_TOKEN")
-                return JobStatus(job_id, JobState.RUNNING, 0, "refused", note=note)
-            if exc.status_code == 404:
-                missing = f"{self.label} does not know the prediction {job_id}"
-                return JobStatus(job_id, JobState.FAILED, 0, "missing", missing)
-            return None
-        except ProviderError as exc:
-            log.info("status of prediction %s unknown this time: %s", job_id, exc)
-            return None
+        prediction = self._prediction(job_id, fresh)
         word = str(prediction.get("status") or "unknown")
         if word == "succeeded":
             url = self._video_url(prediction)
@@ -122,12 +109,11 @@ class ReplicateProvider(HostedProvider):
             raise ProviderError(f"{self.label} sent a prediction that is not an object")
         return body
 
+    def endpoint_key(self, endpoint: str) -> str:
+        return endpoint.partition(":")[0]  # owner/name, as a prediction's `model` says
+
     def _video_url(self, prediction: dict[str, Any]) -> str | None:
-        """The video URL where the model's template says its output has it."""
-        model = str(prediction.get("model") or "")
-        outputs = {t.output for t in self.templates.values() if t.endpoint.partition(":")[0] == model} or {""}
-        urls = (output_url(prediction.get("output"), path) for path in sorted(outputs))
-        return next((url for url in urls if url), None)
+        return self.video_url_in(prediction.get("output"), str(prediction.get("model") or ""))
 
     def find_video_url(self, job_id: str) -> str:
         prediction = self._prediction(job_id)

@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import replace
-from typing import BinaryIO, cast, get_args
+from typing import BinaryIO, cast
 
 from mimio_core.catalogue import ProviderKind
 from mimio_core.config import PROVIDER_KEYS
@@ -28,8 +28,6 @@ from mimio_core.providers.base import (
 )
 
 log = logging.getLogger(__name__)
-
-KNOWN_PREFIXES = frozenset(get_args(ProviderKind))
 
 
 class ProviderRouter(VideoProvider):
@@ -50,6 +48,7 @@ class ProviderRouter(VideoProvider):
             raise ValueError("every route and the default must name a member provider")
         self.members, self.routes, self.default = dict(members), dict(routes), default
         self.legacy = legacy if legacy in self.members else default
+        self._shares = self._make_shares()
         self.label = " + ".join(member.label for member in self.members.values())
         self.base_url = self.members[default].base_url
 
@@ -67,7 +66,7 @@ class ProviderRouter(VideoProvider):
         prefix, sep, own = job_id.partition(":")
         if sep and prefix in self.members:
             return prefix, own
-        if sep and prefix in KNOWN_PREFIXES:
+        if sep and prefix in PROVIDER_KEYS:  # a provider, but not one configured now
             raise ProviderUnavailable(
                 f"Job {job_id} is at the {prefix} provider, which is not configured now: set "
                 f"{PROVIDER_KEYS[cast(ProviderKind, prefix)]} again to finish it."
@@ -75,9 +74,13 @@ class ProviderRouter(VideoProvider):
         return self.legacy, job_id
 
     def queue_shares(self) -> list[QueueShare]:
+        return list(self._shares)
+
+    def _make_shares(self) -> list[QueueShare]:
         """One share per provider, so a long fal batch does not hold up a local preview: each other
         provider's models, and for the default one every model but those (a model no provider serves
-        any more is claimed there, and refused with a message that says so)."""
+        any more is claimed there, and refused with a message that says so). Routes never change, so
+        this is worked out once, not on every tick."""
         if len(self.members) == 1:
             return [QueueShare()]
         served = {name: frozenset(m for m, p in self.routes.items() if p == name) for name in self.members}

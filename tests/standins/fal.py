@@ -635,6 +635,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.wfile.flush()
 
+    def _answer_fault(self, fault: _Fault | None, request_id: str | None = None) -> bool:
+        """Answer with the scripted fault, if one is due (a dropped connection, or its error)."""
+        if fault is None:
+            return False
+        if fault.kind == "drop":
+            self._drop()
+        else:
+            self._send_fault(fault, request_id)
+        return True
+
     def _send_fault(self, fault: _Fault, request_id: str | None = None) -> None:
         if fault.kind == "rate_limited":  # fal_client retries 429 (RETRY_CODES); the wording is not verified
             self._send(fault.status, {"detail": "Too many requests"}, {"retry-after": str(fault.retry_after)})
@@ -758,10 +768,8 @@ class _Handler(BaseHTTPRequestHandler):
             if job is not None and (fault is None or fault.kind == "drop"):
                 standin._poll(job)
                 answer = standin._status_body(job, with_logs)
-        if fault is not None and fault.kind == "drop":
-            return self._drop()
-        if fault is not None:
-            return self._send_fault(fault, request_id)
+        if self._answer_fault(fault, request_id):
+            return None
         if job is None:
             return self._send(404, {"detail": "Request not found"})  # wording not verified
         code = 200 if job.state == "COMPLETED" else 202
@@ -777,10 +785,8 @@ class _Handler(BaseHTTPRequestHandler):
             job = self._find(owner, alias, request_id)
             if job is not None and job.state == "COMPLETED":
                 status, body, headers = standin._result(job)
-        if fault is not None and fault.kind == "drop":
-            return self._drop()
-        if fault is not None:
-            return self._send_fault(fault, request_id)
+        if self._answer_fault(fault, request_id):
+            return None
         if job is None:
             return self._send(404, {"detail": "Request not found"})  # wording not verified
         if job.state != "COMPLETED":
@@ -804,10 +810,8 @@ class _Handler(BaseHTTPRequestHandler):
                     standin._complete(job, _cancelled())
                 elif before == "IN_PROGRESS":
                     job.cancel_requested = True
-        if fault is not None and fault.kind == "drop":
-            return self._drop()
-        if fault is not None:
-            return self._send_fault(fault, request_id)
+        if self._answer_fault(fault, request_id):
+            return None
         if job is None:
             return self._send(404, {"status": "NOT_FOUND"})
         if before == "COMPLETED":
