@@ -6,7 +6,7 @@ from datetime import timedelta
 import streamlit as st
 
 from mimio_core.csv_export import safe_csv
-from mimio_core.domain import VideoStatus
+from mimio_core.status import STATE_GROUPS
 from mimio_core.store.base import VideoFilter
 from mimio_core.ui.cards import video_grid
 from mimio_core.ui.library import TABLE_COLUMNS, spend_table, video_actions, videos_table
@@ -44,10 +44,10 @@ filters = st.expander("Filters", icon=":material/filter_list:", expanded=True)
 status_col, project_col, model_col, search_col = filters.columns([1, 1, 1, 2])
 status = status_col.selectbox(
     "Status",
-    ["", *VideoStatus],
+    ["", *STATE_GROUPS],
     key="videos-status",
     on_change=first_page,
-    format_func=lambda s: str(s).title() if s else "All",
+    format_func=lambda s: s.capitalize() if s else "All",
 )
 project = project_col.selectbox(
     "Project",
@@ -67,7 +67,7 @@ search = search_col.text_input(
     "Search title and prompt", key="videos-search", placeholder="fox, ocean, ...", on_change=first_page
 )
 where = VideoFilter(
-    status=VideoStatus(status) if status else None,
+    states=STATE_GROUPS[status] if status else None,
     project_id=project or None,
     model=model or None,
     search=search.strip() or None,

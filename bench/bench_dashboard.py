@@ -3,7 +3,7 @@
 Usage: ``python bench/bench_dashboard.py [--videos 10000] [--reps 7] [--tick-reps 30]``.
 
 1. My Videos (target: under 1 s per render). A fresh data directory's SQLite store is seeded with
-   N videos (mostly completed, some failed, 30 processing and 20 queued; every completed record points
+   N videos (mostly completed, some failed, 30 generating and 20 queued; every completed record points
    at a hard link of one small real MP4). The real app (``streamlit_app.py``: engine and embedded
    server included) runs under ``AppTest``; each scenario (Gallery page 1, Table page 1, a search, the
    last pages) is rerun several times. ``AppTest.run`` adds its own cost (a script thread, an event
@@ -12,12 +12,12 @@ Usage: ``python bench/bench_dashboard.py [--videos 10000] [--reps 7] [--tick-rep
    time the script itself ran in Streamlit's ScriptRunner and the time AppTest spent parsing.
    The store calls under the page (count_videos, list_videos with filters) are timed directly too.
 2. One progress-fragment tick with 30 videos in flight (target: under 50 ms): a tiny script calls
-   ``progress_panel`` over the 30 processing videos; its AppTest run minus the same script without
+   ``progress_panel`` over the 30 generating videos; its AppTest run minus the same script without
    the panel, the time ``progress_panel`` took inside the script, and the pure work of a tick outside
    Streamlit (``store.get_videos`` + the summary math + the card text).
 
 The seeded in-flight videos carry a lease of a made-up engine that lasts for days, and more are
-processing than MIMIO_CONCURRENCY allows, so the app's engine neither claims nor takes over any of
+active than MIMIO_CONCURRENCY allows, so the app's engine neither claims nor takes over any of
 them: the benchmark measures page renders, not renders of videos. Figures only, no assertions; the
 load average and each scenario's CPU/wall ratio show how busy the machine was.
 """
@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import chdir
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,19 +48,21 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import local_script_runner as _lsr
 
 from mimio_core.catalogue import MODELS as CATALOGUE
-from mimio_core.domain import LOCAL_USER_ID, TrackedVideo, VideoStatus
+from mimio_core.domain import LOCAL_USER_ID, FailureKind, TrackedVideo, VideoStatus
 from mimio_core.local_server.renderer import RenderSpec, render_video
+from mimio_core.runtime import Runtime
+from mimio_core.status import STATE_GROUPS, TRANSITIONS
 from mimio_core.store.base import NewVideo, VideoFilter, video_key
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.store.sqlite import SQLiteStore
-from mimio_core.ui.cards import BADGES, elapsed, file_name
+from mimio_core.ui.cards import BADGES, badge_markup, elapsed, file_name, progress_text
 from mimio_core.ui.runtime import close_runtime
 from mimio_core.workspace import Workspace
 
 PAGE_TARGET = 1.0  # seconds, one My Videos render
 TICK_TARGET = 0.050  # seconds, one progress tick
-PROCESSING, QUEUED, FAILED_SHARE = 30, 20, 0.07
-IN_FLIGHT_AMONG_NEWEST = 500  # in-flight videos are recent: spread over the newest 500
+IN_FLIGHT, QUEUED, FAILED_SHARE = 30, 20, 0.07  # IN_FLIGHT: generating, each with a provider job
+UNFINISHED_AMONG_NEWEST = 500  # in-flight and queued videos are recent: spread over the newest 500
 FROZEN_OWNER = "bench-frozen-engine"  # no "place:pid": never released as a dead engine
 SEARCH = "fox"  # one subject in ten
 SUBJECTS = [
@@ -76,10 +79,15 @@ SUBJECTS = [
 ]
 SCENES = ["at dusk", "in the snow", "in the rain", "at sunrise", "under the stars", "from above"]
 MODELS = [("sora-2", 45), ("sora-2-pro", 20), ("mimio-local", 35)]
-ERRORS = [
-    "The provider refused the video: content policy",
-    "Timed out after 10 minutes in processing",
-    "GPU fell over",
+# why a seeded video failed and the message the engine writes ({job}: its provider job); a refused
+# request never got a job
+FAILURES = [
+    (FailureKind.REFUSED, "The provider refused the video: content policy"),
+    (
+        FailureKind.TIMED_OUT,
+        "Timed out after 10 minutes waiting for the provider. Its job {job} is kept: Retry checks it again.",
+    ),
+    (FailureKind.PROVIDER_FAILED, "GPU fell over"),
 ]
 
 # --- timing helpers -------------------------------------------------------------------------------
@@ -153,6 +161,22 @@ def repeat(at: AppTest, reps: int) -> list[Sample]:
 # --- seeding --------------------------------------------------------------------------------------
 
 
+def lifecycle_path(target: VideoStatus) -> list[VideoStatus]:
+    """The states a queued video passes through to `target` (its last), by the fewest allowed changes
+    (`mimio_core.status.TRANSITIONS`, which the store's trigger holds every UPDATE of a status to)."""
+    paths: dict[VideoStatus, list[VideoStatus]] = {VideoStatus.QUEUED: []}
+    frontier = [VideoStatus.QUEUED]
+    while frontier:
+        reached = []
+        for state in frontier:
+            for new in sorted(TRANSITIONS[state]):
+                if new not in paths:
+                    paths[new] = [*paths[state], new]
+                    reached.append(new)
+        frontier = reached
+    return paths[target]
+
+
 def make_sample_mp4(path: Path, width: int, height: int, seconds: int) -> int:
     render_video(RenderSpec("bench dashboard sample", width, height, seconds), path)
     return path.stat().st_size
@@ -184,29 +208,34 @@ def seed(data_dir: Path, count: int, sample: Path) -> dict[str, Any]:
     store.close()
     inserted = time.perf_counter() - start
 
-    # Statuses, times and files by direct SQL on this bench database (the engine's transition API
-    # would need a provider job per video).
-    newest = list(range(max(0, count - IN_FLIGHT_AMONG_NEWEST), count))
-    in_flight = rng.sample(newest, min(len(newest), PROCESSING + QUEUED))
-    processing, queued = set(in_flight[:PROCESSING]), set(in_flight[PROCESSING:])
+    # Statuses, times and files by direct SQL on this bench database (the engine's typed operations
+    # would need a provider job per video); each status walks the lifecycle there, one allowed change
+    # at a time, as the store's trigger insists.
+    newest = list(range(max(0, count - UNFINISHED_AMONG_NEWEST), count))
+    unfinished = rng.sample(newest, min(len(newest), IN_FLIGHT + QUEUED))
+    generating, queued = set(unfinished[:IN_FLIGHT]), set(unfinished[IN_FLIGHT:])
     now = time.time()
     by_status: dict[VideoStatus, list[str]] = {status: [] for status in VideoStatus}
     rows: list[tuple[Any, ...]] = []
+    paths: list[tuple[str, list[VideoStatus]]] = []
     files = data_dir / "files"
     (files / LOCAL_USER_ID).mkdir(parents=True, exist_ok=True)
     for index, video in enumerate(new):
         rank = count - 1 - index  # 0 = newest
-        created = now - (rank * 5.0 if rank < IN_FLIGHT_AMONG_NEWEST else 2500 + rank * 240.0)
-        started = completed = storage = lease = lease_until = external = error = None
+        created = now - (rank * 5.0 if rank < UNFINISHED_AMONG_NEWEST else 2500 + rank * 240.0)
+        started = completed = storage = lease = lease_until = external = error = kind = None
         progress, updated = 0, created
-        if index in processing:
-            status, started, progress, updated = VideoStatus.PROCESSING, created + 1, rng.randint(0, 95), now
+        if index in generating:
+            status, started, progress, updated = VideoStatus.GENERATING, created + 1, rng.randint(0, 95), now
             lease, lease_until, external = FROZEN_OWNER, now + 30 * 86400, f"job-{index}"
         elif index in queued:
             status = VideoStatus.QUEUED
         elif rng.random() < FAILED_SHARE:
-            status, started, external = VideoStatus.FAILED, created + 1, f"job-{index}"
-            error, progress, updated = rng.choice(ERRORS), rng.randint(0, 90), created + rng.uniform(5, 100)
+            status, started = VideoStatus.FAILED, created + 1
+            (kind, message), progress = rng.choice(FAILURES), rng.randint(0, 90)
+            updated = created + rng.uniform(5, 100)
+            external = None if kind is FailureKind.REFUSED else f"job-{index}"
+            error = message.format(job=external)
         else:
             status, started, external, progress = VideoStatus.COMPLETED, created + 1, f"job-{index}", 100
             completed = updated = created + rng.uniform(40, 200)
@@ -217,9 +246,11 @@ def seed(data_dir: Path, count: int, sample: Path) -> dict[str, Any]:
             except OSError:
                 shutil.copyfile(sample, target)
         by_status[status].append(video.id)
+        paths.append((video.id, lifecycle_path(status)))
         rows.append(
             (
                 str(status),
+                None if kind is None else str(kind),
                 progress,
                 external,
                 error,
@@ -235,15 +266,20 @@ def seed(data_dir: Path, count: int, sample: Path) -> dict[str, Any]:
         )
     db = sqlite3.connect(data_dir / "mimio.sqlite3")
     with db:
-        db.executemany(
-            "UPDATE videos SET status = ?, progress = ?, external_video_id = ?, error = ?,"
+        for step in range(max(len(path) for _, path in paths) - 1):  # the states on the way
+            db.executemany(
+                "UPDATE videos SET status = ? WHERE id = ?",
+                [(str(path[step]), video_id) for video_id, path in paths if len(path) > step + 1],
+            )
+        db.executemany(  # the last change of state, with everything else the record holds
+            "UPDATE videos SET status = ?, failure_kind = ?, progress = ?, external_video_id = ?, error = ?,"
             " storage_path = ?, lease_owner = ?, lease_expires_at = ?, created_at = ?, updated_at = ?,"
             " started_at = ?, completed_at = ? WHERE id = ?",
             rows,
         )
     db.close()
     # newest first, as the pages show them
-    ordered = {status: list(reversed(ids)) for status, ids in by_status.items()}
+    ordered = {status: list(reversed(ids)) for status, ids in by_status.items() if ids}
     return {"ids": ordered, "insert_seconds": inserted, "total_seconds": time.perf_counter() - start}
 
 
@@ -252,9 +288,9 @@ def seed(data_dir: Path, count: int, sample: Path) -> dict[str, Any]:
 
 def bench_store_queries(db_path: Path, count: int, reps: int) -> list[list[object]]:
     store = SQLiteStore(db_path)
-    everything, completed = VideoFilter(), VideoFilter(status=VideoStatus.COMPLETED)
+    everything, completed = VideoFilter(), VideoFilter(states=STATE_GROUPS["completed"])
     search = VideoFilter(search=SEARCH)
-    model = VideoFilter(model="sora-2-pro", status=VideoStatus.FAILED)
+    model = VideoFilter(model="sora-2-pro", states=STATE_GROUPS["failed"])
     calls: list[tuple[str, Callable[[], object]]] = [
         ("count_videos (all)", lambda: store.count_videos(LOCAL_USER_ID, everything)),
         ("count_videos (status=completed)", lambda: store.count_videos(LOCAL_USER_ID, completed)),
@@ -383,7 +419,7 @@ def bench_pages(data_dir: Path, sample: Path, count: int, reps: int, big_video: 
         "Gallery, status=failed",
         lambda: (
             at.number_input(key="videos-page").set_value(1),
-            at.selectbox(key="videos-status").set_value(VideoStatus.FAILED),
+            at.selectbox(key="videos-status").set_value("failed"),
         ),
     )
     at.selectbox(key="videos-status").set_value("")
@@ -442,15 +478,16 @@ def pure_tick(store: SQLiteStore, ids: list[str]) -> tuple[list[TrackedVideo], s
     videos = store.get_videos(ids)
     counts = {status: sum(v.status is status for v in videos) for status in VideoStatus}
     overall = sum(100 if v.is_final else v.progress for v in videos) / max(1, len(videos))
-    done = counts[VideoStatus.COMPLETED] + counts[VideoStatus.FAILED]
+    done = sum(v.is_final for v in videos)
     now = time.time()
     texts = [f"{done} of {len(videos)} finished", f"{overall:.0f}"]
+    texts.append(" ".join(badge_markup(status, count) for status, count in counts.items() if count))
     for video in videos:
         texts += [
             f"**{video.title}**",
             BADGES[video.status][0],
             f"{video.model} · {video.size} · {video.seconds} s · {elapsed(video, now)}",
-            f"Generating: {video.progress}%",
+            progress_text(video),
             file_name(video),
         ]
     return videos, "".join(texts)
@@ -463,9 +500,10 @@ def tick_stats(name: str, values: list[float], subtract: float = 0.0) -> list[ob
 
 def bench_tick(data_dir: Path, ids: list[str], reps: int) -> None:
     store, files = SQLiteStore(data_dir / "mimio.sqlite3"), LocalFileStorage(data_dir / "files")
-    runtime = SimpleNamespace(store=store, files=files, engine=None, catalogue=CATALOGUE)
+    runtime = SimpleNamespace(store=store, files=files, engine=None, catalogue=CATALOGUE, models=CATALOGUE)
+    runtime.model_label = partial(Runtime.model_label, runtime)  # what a card calls a model
     workspace = Workspace(LOCAL_USER_ID, None, store, files)
-    assert all(v.status is VideoStatus.PROCESSING for v in store.get_videos(ids)) and len(ids) == PROCESSING
+    assert all(v.status is VideoStatus.GENERATING for v in store.get_videos(ids)) and len(ids) == IN_FLIGHT
 
     def app(panel: bool) -> tuple[AppTest, list[tuple[float, float]]]:
         at = AppTest.from_function(_tick_script, default_timeout=60)
@@ -513,7 +551,7 @@ def bench_tick(data_dir: Path, ids: list[str], reps: int) -> None:
         tick_stats("pure tick: get_videos(30) + summary + card text", pure),
         tick_stats("  of which get_videos(30)", get_only),
     ]
-    print(table(["measure (30 processing videos)", "n", "median ms", "p95 ms", "max ms"], rows))
+    print(table([f"measure ({IN_FLIGHT} generating videos)", "n", "median ms", "p95 ms", "max ms"], rows))
     cpu = sum(s.cpu for s in panel + base) / sum(s.wall for s in panel + base)
     print(
         f"  {elements} progress/metric/markdown elements per tick; cpu/wall over these runs {cpu:.2f}."
@@ -593,9 +631,9 @@ def main() -> None:
         )
 
         target = f"target < {TICK_TARGET * 1000:g} ms"
-        print(f"\n== 2. one progress tick, {PROCESSING} videos in flight ({target}) ==")
+        print(f"\n== 2. one progress tick, {IN_FLIGHT} videos in flight ({target}) ==")
         with chdir(REPO_ROOT):
-            bench_tick(data_dir, ids[VideoStatus.PROCESSING], args.tick_reps)
+            bench_tick(data_dir, ids[VideoStatus.GENERATING], args.tick_reps)
         print(f"\nend: {load()}")
     finally:
         close_runtime()

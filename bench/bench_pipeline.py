@@ -17,7 +17,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from mimio_core.domain import TrackedVideo, VideoRequest
 from mimio_core.engine import MAX_GROUP, Engine
 from mimio_core.local_server.renderer import RenderSpec, render_video
 from mimio_core.local_server.runner import RunningServer, start_in_thread
-from mimio_core.local_server.service import FPS
+from mimio_core.local_server.service import FPS, Job
 from mimio_core.providers.base import JobStatus
 from mimio_core.providers.mimio import STATUS_IDS_PER_REQUEST, MimioProvider
 from mimio_core.store.local_files import LocalFileStorage
@@ -117,14 +117,14 @@ def _stats(client: httpx.Client, url: str) -> dict[str, int]:
 
 
 def instrument(engine: Engine, url: str, client: httpx.Client) -> list[Tick]:
-    """Wrap this engine's `tick`, its provider's `statuses` and its store's `update_progress` (on the
+    """Wrap this engine's `tick`, its provider's `statuses` and its store's `progress` (on the
     instances only) to record what every tick asks for and where its time goes."""
     ticks: list[Tick] = []
     local = threading.local()  # per thread: only the engine thread's calls belong to a tick
     original_tick: Callable[[], None] = engine.tick
     provider, store = engine.provider, engine.store
     original_statuses: Callable[..., dict[str, JobStatus]] = provider.statuses
-    original_progress: Callable[..., bool] = store.update_progress
+    original_progress: Callable[..., bool] = store.progress
     client_ = provider._client  # the provider's httpx client: time each status request on the wire
     original_send: Callable[..., httpx.Response] = client_.send
 
@@ -177,9 +177,26 @@ def instrument(engine: Engine, url: str, client: httpx.Client) -> list[Tick]:
 
     engine.tick = counting_tick  # type: ignore[method-assign]
     provider.statuses = counting_statuses  # type: ignore[method-assign]
-    store.update_progress = counting_progress  # type: ignore[method-assign]
+    store.progress = counting_progress  # type: ignore[method-assign]
     client_.send = timed_send  # type: ignore[method-assign]
     return ticks
+
+
+def keep_deleted_jobs(server: RunningServer) -> dict[str, Job]:
+    """Wrap the in-process server's `delete` (on the instance only) to keep each job's record: the
+    engine deletes a job once its file is stored, and the phases are read from those records."""
+    kept: dict[str, Job] = {}
+    service = server.service
+    original_delete: Callable[[str], bool] = service.delete
+
+    def keeping_delete(job_id: str) -> bool:
+        job = service._jobs.get(job_id)
+        if job is not None:
+            kept[job_id] = job
+        return original_delete(job_id)
+
+    service.delete = keeping_delete  # type: ignore[method-assign]
+    return kept
 
 
 def build_engine(data_dir: Path, server: RunningServer, n: int) -> Engine:
@@ -196,14 +213,13 @@ def build_engine(data_dir: Path, server: RunningServer, n: int) -> Engine:
 
 
 def phases(
-    videos: list[TrackedVideo], server: RunningServer, submitted: float, latency: float
+    videos: list[TrackedVideo], jobs: Mapping[str, Job], submitted: float, latency: float
 ) -> dict[str, list[float]]:
     """Where each video's time went, from the store's and the server's own timestamps (epoch seconds).
 
     create: submit -> provider job created; ready: created -> rendered and T over (the provider's part);
     seen: ready -> a status poll saw it completed; stored: seen -> downloaded and recorded completed.
     """
-    jobs = server.service._jobs  # the in-process server's records: a benchmark may look inside
     out: dict[str, list[float]] = {"create": [], "render": [], "ready": [], "seen": [], "stored": []}
     for video in videos:
         job = jobs.get(video.external_video_id or "")
@@ -227,6 +243,7 @@ def run(n: int, latency: float) -> Run:
         engine = build_engine(root / "data", server, n)
         try:
             ticks = instrument(engine, server.url, client)
+            deleted = keep_deleted_jobs(server)
             requests = [
                 validate_request(
                     VideoRequest(prompt=f"benchmark clip {i}: a lighthouse at dusk", seconds=SECONDS),
@@ -246,7 +263,9 @@ def run(n: int, latency: float) -> Run:
             done = [v.completed_at.timestamp() for v in videos if v.completed_at is not None]
             # the store's completion times are exact; the wait loop adds up to its polling interval
             wall = max(done) - submitted if done else waited
-            jobs = [server.service._jobs.get(v.external_video_id or "") for v in videos]
+            # the in-process server's records (a benchmark may look inside), deleted ones included
+            records = {**deleted, **server.service._jobs}
+            jobs = [records.get(v.external_video_id or "") for v in videos]
             overrun = max(
                 ((job.rendered_at or time.time()) - (job.created_at + latency) for job in jobs if job),
                 default=0.0,
@@ -258,7 +277,7 @@ def run(n: int, latency: float) -> Run:
                 completed=len(done),
                 render_overrun=overrun,
                 ticks=[t for t in ticks if t.start >= start],
-                phases=phases(videos, server, submitted, latency),
+                phases=phases(videos, records, submitted, latency),
                 requests=_stats(client, server.url),
             )
         finally:

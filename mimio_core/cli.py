@@ -23,7 +23,7 @@ from rich.table import Table
 from mimio_core.batch_file import BatchFileError, read_batch_file
 from mimio_core.catalogue import CatalogueError, ProviderKind, load_catalogue, route_models, stand_in_models
 from mimio_core.config import ConfigError, Settings, load_settings
-from mimio_core.domain import LOCAL_USER_ID, TrackedVideo, VideoRequest, VideoStatus
+from mimio_core.domain import ACTIVE_STATES, LOCAL_USER_ID, TrackedVideo, VideoRequest, VideoStatus
 from mimio_core.local_server.runner import serve_forever
 from mimio_core.logs import configure_logging
 from mimio_core.runtime import Runtime, open_runtime, open_storage
@@ -32,6 +32,7 @@ from mimio_core.submission import as_variations
 from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+ACTIVE = "active"  # `list --status active`: claimed, creating, generating or transferring
 MAX_PROBLEMS_SHOWN = 20  # a file of 100,000 bad rows must not print 100,000 lines
 
 out = Console()
@@ -69,7 +70,11 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list videos, newest first")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.add_argument("--status", choices=[s.value for s in VideoStatus])
+    listing.add_argument(
+        "--status",
+        choices=[*(s.value for s in VideoStatus), ACTIVE],
+        help=f"only videos in this state ({ACTIVE}: any of {', '.join(sorted(ACTIVE_STATES))})",
+    )
     listing.add_argument("--limit", type=int, default=50)
 
     commands.add_parser("worker", help="run the engine alone until interrupted")
@@ -205,20 +210,26 @@ def _follow(runtime: Runtime, videos: list[TrackedVideo]) -> int:
                 bars.update(tasks[video.id], completed=video.progress, status=status)
 
         final = runtime.engine.wait([v.id for v in videos], on_change=show)
-    failed = [video for video in final if video.status is VideoStatus.FAILED]
+    failed = [video for video in final if video.status is not VideoStatus.COMPLETED]
     for video in final:
         if video.status is VideoStatus.COMPLETED:
             out.print(f"[green]completed[/green] {video.title}: {video.storage_path}")
     for video in failed:
-        err.print(f"[red]failed[/red] {video.title} ({video.id}): {video.error}")
+        err.print(f"[red]{video.status}[/red] {video.title} ({video.id}): {video.error}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _states(choice: str | None) -> frozenset[VideoStatus] | None:
+    """The states `list --status` names: one, or every state of a video at work."""
+    if choice is None:
+        return None
+    return ACTIVE_STATES if choice == ACTIVE else frozenset({VideoStatus(choice)})
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     store, _ = open_storage(settings, None)  # the local user's videos, in SQLite
     try:
-        status = VideoStatus(args.status) if args.status else None
-        videos = store.list_videos(LOCAL_USER_ID, VideoFilter(status=status), limit=args.limit)
+        videos = store.list_videos(LOCAL_USER_ID, VideoFilter(states=_states(args.status)), limit=args.limit)
     finally:
         store.close()
     if args.json:
@@ -229,6 +240,8 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
                         "id": v.id,
                         "title": v.title,
                         "status": v.status.value,
+                        "failure_kind": v.failure_kind.value if v.failure_kind else None,
+                        "status_note": v.status_note,
                         "progress": v.progress,
                         "model": v.model,
                         "size": v.size,

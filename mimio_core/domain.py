@@ -13,14 +13,57 @@ LOCAL_USER_ID = "00000000-0000-4000-8000-000000000001"
 
 
 class VideoStatus(StrEnum):
+    """Where a video is in its life; `mimio_core.status` says which changes are allowed."""
+
     QUEUED = "queued"  # recorded, waiting for a provider slot
-    PROCESSING = "processing"  # a provider job exists (or is being created) and is tracked
+    CLAIMED = "claimed"  # an engine holds it and will send its create call (or waits out a busy provider)
+    CREATING = "creating"  # the create call is out: whether the provider started a job is not known yet
+    GENERATING = "generating"  # the provider has the job (`external_video_id`)
+    TRANSFERRING = "transferring"  # the provider finished; the engine downloads and stores the file
     COMPLETED = "completed"  # the file is in storage
-    FAILED = "failed"  # final unless retried; `error` says why
+    FAILED = "failed"  # `failure_kind` and `error` say why; Retry can try again
+    CANCELLED = "cancelled"  # a person stopped it; `error` says whether its provider job may still run
 
     @property
     def is_final(self) -> bool:
-        return self in (VideoStatus.COMPLETED, VideoStatus.FAILED)
+        return self in FINAL_STATES
+
+    @property
+    def is_active(self) -> bool:
+        """Held by an engine (under a lease) and counted against its provider's concurrency."""
+        return self in ACTIVE_STATES
+
+
+ACTIVE_STATES = frozenset(
+    {VideoStatus.CLAIMED, VideoStatus.CREATING, VideoStatus.GENERATING, VideoStatus.TRANSFERRING}
+)
+FINAL_STATES = frozenset({VideoStatus.COMPLETED, VideoStatus.FAILED, VideoStatus.CANCELLED})
+
+
+class FailureKind(StrEnum):
+    """Why a video failed, recorded with every failure: what Retry does depends on it, never on the
+    message text."""
+
+    INVALID = "invalid"  # the request cannot be made as recorded (its reference, its model)
+    REFUSED = "refused"  # the provider refused the request (a policy, a parameter): edit before retrying
+    NOT_STARTED = "not_started"  # the provider stayed unable to start it until MIMIO_TIMEOUT
+    UNKNOWN_START = "unknown_start"  # the create call went out and its answer was lost
+    PROVIDER_FAILED = "provider_failed"  # the provider's job failed
+    TIMED_OUT = "timed_out"  # the job ran past MIMIO_TIMEOUT; it is kept
+    TRANSFER_FAILED = "transfer_failed"  # the finished video could not be downloaded; the job is kept
+    STORAGE_REFUSED = "storage_refused"  # storage refused the file for good; the job is kept
+    INTERNAL = "internal"  # an unexpected error in the engine; the log has the traceback
+
+    @property
+    def keeps_job(self) -> bool:
+        """Whether the provider's job may still hold the video, so Retry fetches it instead of
+        generating (and billing) again."""
+        return self in JOB_KEPT
+
+
+JOB_KEPT = frozenset(
+    {FailureKind.TIMED_OUT, FailureKind.TRANSFER_FAILED, FailureKind.STORAGE_REFUSED, FailureKind.INTERNAL}
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +148,8 @@ class TrackedVideo:
     # set just before the provider's create call: a record with this and no job id was maybe created
     create_started_at: datetime | None = None
     completed_at: datetime | None = None
-    status_note: str | None = None  # where a processing video is at its provider; cleared on each change
+    status_note: str | None = None  # where an active video is at its provider; cleared on each change
+    failure_kind: FailureKind | None = None  # set exactly when `status` is FAILED
 
     @property
     def is_final(self) -> bool:

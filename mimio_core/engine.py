@@ -20,7 +20,14 @@ from pathlib import Path
 
 from mimio_core.catalogue import ReferenceKind
 from mimio_core.config import Settings
-from mimio_core.domain import LOCAL_USER_ID, CheckedReference, TrackedVideo, ValidRequest, VideoStatus
+from mimio_core.domain import (
+    LOCAL_USER_ID,
+    CheckedReference,
+    FailureKind,
+    TrackedVideo,
+    ValidRequest,
+    VideoStatus,
+)
 from mimio_core.errors import BadInput
 from mimio_core.leftovers import remove_stale
 from mimio_core.providers.base import (
@@ -41,7 +48,7 @@ from mimio_core.validation import IMAGE_MIMES, VIDEO_MIMES, detect_type
 
 log = logging.getLogger(__name__)
 
-Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
+S, K = VideoStatus, FailureKind
 MAX_GROUP = 3  # the Mimio API starts at most 3 videos per call
 TRANSFER_ATTEMPTS = 3
 # How long a create waits after the provider proved it started nothing (down, 429, 503): growing
@@ -52,12 +59,6 @@ CANCELLED = "Cancelled."
 
 class InvalidReference(BadInput):
     """A recorded reference the engine will not read or send (not the owner's, too big, not media)."""
-
-
-def was_cancelled(video: TrackedVideo) -> bool:
-    """Whether a person cancelled the video: its error is CANCELLED, perhaps followed by why its
-    provider job may still run."""
-    return video.status is F and (video.error or "").startswith(CANCELLED)
 
 
 def _process_place() -> str:
@@ -129,7 +130,7 @@ class Engine:
         lapse, or another engine would take the videos over and create them again."""
         while not self._stopping.wait(self.settings.lease_seconds / 3):
             try:
-                self.store.hold_leases(self.owner, self.settings.lease_seconds)
+                self.store.heartbeat(self.owner, self.settings.lease_seconds)
             except Exception:
                 log.exception("renewing leases failed")
 
@@ -145,7 +146,7 @@ class Engine:
                 and int(pid) != os.getpid()
                 and not _process_alive(int(pid))
             ):
-                released = self.store.release_leases(owner)
+                released = self.store.release(owner)
                 log.info("engine %s is gone; resuming its %d video(s)", owner, released)
 
     def stop(self) -> None:
@@ -186,19 +187,18 @@ class Engine:
         return video if video is not None and video.user_id == user_id else None
 
     def cancel(self, video_id: str, user_id: str) -> TrackedVideo | None:
-        """Stop tracking a queued or processing video (it ends `failed`, "Cancelled.", followed by why
-        its provider job may still run when the provider would not delete it)."""
-        for _ in range(3):  # the engine may move it from queued to processing meanwhile
-            video = self._owned(video_id, user_id)
-            if video is None or video.is_final:
-                return video
-            # the job is deleted first, so the video's error can say whether it still runs
-            still_running = self._delete_job(video.external_video_id) if video.external_video_id else None
-            error = f"{CANCELLED} {still_running}" if still_running else CANCELLED
-            cancelled = self.store.transition(video_id, video.status, F, error=error)
-            if cancelled is not None:
-                return cancelled
-        return self._owned(video_id, user_id)
+        """Stop a queued or active video: it ends `cancelled`, its message saying whether its provider
+        job may still run (when the provider would not delete it)."""
+        video = self._owned(video_id, user_id)
+        if video is None or video.is_final:
+            return video
+        # the job is deleted first, so the message can say whether it still runs; a job that starts
+        # while this runs is deleted by the create call's own check (`started` finds it cancelled)
+        still_running = self._delete_job(video.external_video_id) if video.external_video_id else None
+        cancelled = self.store.cancelled(
+            video_id, f"{CANCELLED} {still_running}" if still_running else CANCELLED
+        )
+        return cancelled or self._owned(video_id, user_id)
 
     def delete(self, video_id: str, user_id: str) -> None:
         """Remove a video: stop it if it is still being made, then its record and its file."""
@@ -214,13 +214,14 @@ class Engine:
         log.info("video %s deleted", video_id)
 
     def retry(self, video_id: str, user_id: str) -> TrackedVideo | None:
-        """Try a failed video again. If its provider job finished or still runs (a timeout, a failed
-        download), only watch and fetch it again; otherwise start a new generation of the same request."""
+        """Try a failed or cancelled video again. When it failed in a way that keeps its provider job
+        (a timeout, a failed transfer) and the job finished or still runs, only watch and fetch it
+        again; otherwise start a new generation of the same request."""
         video = self._owned(video_id, user_id)
-        if video is None or video.status is not F:
+        if video is None or video.status not in (S.FAILED, S.CANCELLED):
             return video
         status = None
-        if video.external_video_id and not was_cancelled(video):
+        if video.failure_kind is not None and video.failure_kind.keeps_job and video.external_video_id:
             status = self.provider.statuses([video.external_video_id], fresh=True).get(
                 video.external_video_id
             )
@@ -230,9 +231,9 @@ class Engine:
                     "Try again in a moment."
                 )
         if status is not None and status.state is not JobState.FAILED:
-            retried = self.store.transition(video_id, F, P, error=None, started_at=time.time())
+            retried = self.store.recover(video_id)
         else:
-            retried = self.store.transition(video_id, F, Q, error=None, progress=0)
+            retried = self.store.requeue(video_id)
         self.wake()
         return retried
 
@@ -265,28 +266,25 @@ class Engine:
             busy = set(self._busy)
             retry_at = {video_id: at for video_id, (_, at) in self._create_retries.items()}
         for share in self.provider.queue_shares():  # each provider has its own MIMIO_CONCURRENCY slots
-            self.store.claim_queued(self.owner, self.settings.concurrency, lease, share)
-        held = self.store.hold_leases(self.owner, lease)
+            self.store.claim(self.owner, self.settings.concurrency, lease, share)
+        held = self.store.heartbeat(self.owner, lease)
         self._forget_retries(set(retry_at) - {video.id for video in held})
         idle = [video for video in held if video.id not in busy]
-        waiting = [video for video in idle if video.external_video_id is None]
+        by_state = {state: [video for video in idle if video.status is state] for state in S}
         # a create call went out but its answer was never saved (the process stopped): the provider may
         # have started it, so creating it again could bill twice; let a person decide
-        for video in (v for v in waiting if v.create_started_at is not None):
+        for video in by_state[S.CREATING]:
             self._fail(
                 video,
+                K.UNKNOWN_START,
                 "The app stopped while the provider was starting this video, so it is unknown whether it "
                 "started. Retry creates it again.",
             )
         now = time.monotonic()
-        self._start_creates(
-            [
-                video
-                for video in waiting
-                if video.create_started_at is None and retry_at.get(video.id, now) <= now
-            ]
-        )
-        self._watch([video for video in idle if video.external_video_id is not None])
+        self._start_creates([video for video in by_state[S.CLAIMED] if retry_at.get(video.id, now) <= now])
+        self._watch(by_state[S.GENERATING])
+        for video in by_state[S.TRANSFERRING]:  # a transfer that a stopped engine left unfinished
+            self._start_transfer(video)
 
     def _mark_busy(self, video_ids: Iterable[str]) -> None:
         with self._busy_lock:
@@ -313,55 +311,75 @@ class Engine:
             videos, requests = [], []
             for video in group:
                 try:
-                    requests.append(self._job_request(video))
-                    videos.append(video)
+                    request = self._job_request(video)
                 except InvalidReference as exc:
-                    self._fail(video, f"This video cannot be made: {exc}.")
-                except Exception as exc:  # a reference that cannot be read must not leave it processing
+                    self._fail(video, K.INVALID, f"This video cannot be made: {exc}.")
+                    continue
+                except Exception as exc:  # a reference that cannot be read must not leave it claimed
                     log.exception("reading the reference of video %s failed", video.id)
-                    self._fail(video, f"Reading its reference failed ({type(exc).__name__}: {exc}).")
+                    self._fail(
+                        video, K.INTERNAL, f"Reading its reference failed ({type(exc).__name__}: {exc})."
+                    )
+                    continue
+                if self.store.creating(video.id, self.owner) is not None:  # else cancelled meanwhile
+                    videos.append(video)
+                    requests.append(request)
             if not videos:
                 return
             try:
-                self.store.mark_creating([video.id for video in videos], self.owner)
                 started = self._call_create(requests)
             except ProviderError as exc:
                 started = [StartedJob.from_error(exc)] * len(videos)
-            except Exception as exc:  # whatever it is, the video must not stay processing
+            except Exception as exc:  # whatever it is, the video must not stay creating
                 log.exception("starting %d video(s) failed", len(videos))
                 started = [StartedJob(error=f"{type(exc).__name__}: {exc}", refused=False)] * len(videos)
             for video, result in zip(videos, started, strict=True):
-                if result.not_started and not self._past_deadline(video):
-                    self._create_later(video, result.error)
-                elif not result.job_id:
-                    self._forget_retries([video.id])
-                    why = "The provider refused the video" if result.refused else "Could not start the video"
-                    if result.not_started:
-                        why += f" within {_minutes(self.settings.timeout)}"
-                    self._fail(video, f"{why}: {result.error or 'no reason given'}")
-                elif self.store.update_progress(video.id, self.owner, 0, result.job_id):
-                    self._forget_retries([video.id])
-                    log.info("video %s started as provider job %s", video.id, result.job_id)
-                else:  # cancelled or deleted while the call was out: do not leave a billed job running
-                    self._delete_job(result.job_id)
+                self._record_start(video, result)
         finally:
             self._done(v.id for v in group)
 
+    def _record_start(self, video: TrackedVideo, result: StartedJob) -> None:
+        """What one create call's item did to its video: started, try later, or failed (and why)."""
+        if result.not_started and not self._past_deadline(video):
+            self._create_later(video, result.error)
+            return
+        self._forget_retries([video.id])
+        reason = result.error or "no reason given"
+        if result.job_id is None and result.refused:
+            self._fail(video, K.REFUSED, f"The provider refused the video: {reason}")
+        elif result.job_id is None and result.not_started:
+            self._fail(
+                video,
+                K.NOT_STARTED,
+                f"Could not start the video within {_minutes(self.settings.timeout)}: {reason}",
+            )
+        elif result.job_id is None:
+            self._fail(
+                video,
+                K.UNKNOWN_START,
+                f"Could not start the video: {reason}. "
+                "The provider may have started it; Retry creates it again.",
+            )
+        elif self.store.started(video.id, self.owner, result.job_id):
+            log.info("video %s started as provider job %s", video.id, result.job_id)
+        else:  # cancelled or deleted while the call was out: do not leave a billed job running
+            self._delete_job(result.job_id)
+
     def _past_deadline(self, video: TrackedVideo) -> bool:
-        """Whether the video has been processing longer than MIMIO_TIMEOUT (since its claim)."""
+        """Whether the video has been at work longer than MIMIO_TIMEOUT (since its claim)."""
         started = video.started_at.timestamp() if video.started_at else time.time()
         return time.time() - started > self.settings.timeout
 
     def _create_later(self, video: TrackedVideo, error: str | None) -> None:
-        """The provider proved this create started nothing: keep the video and send it again after a
-        growing delay (it keeps its provider slot, so the rest of the queue waits instead of failing)."""
+        """The provider proved this create started nothing: keep the video claimed and send it again
+        after a growing delay (it keeps its provider slot, so the rest of the queue waits instead of
+        failing)."""
         with self._busy_lock:
             attempts, _ = self._create_retries.get(video.id, (0, 0.0))
             delay = self.create_backoff.delay(attempts)
             self._create_retries[video.id] = (attempts + 1, time.monotonic() + delay)
-        self.store.mark_creating([video.id], self.owner, sent=False)
         note = f"Not started yet ({error or 'the provider is busy'}); trying again in {delay:.0f} s."
-        self.store.update_progress(video.id, self.owner, 0, None, note)
+        self.store.not_started(video.id, self.owner, note)
         log.warning("video %s not started (%s); trying again in %.1f s", video.id, error, delay)
 
     def _forget_retries(self, video_ids: Iterable[str]) -> None:
@@ -432,6 +450,7 @@ class Engine:
             if self._past_deadline(video):
                 self._fail(
                     video,
+                    K.TIMED_OUT,
                     f"Timed out after {_minutes(self.settings.timeout)} waiting for the provider. "
                     f"Its job {video.external_video_id} is kept: Retry checks it again.",
                 )
@@ -445,16 +464,18 @@ class Engine:
             if status is None:
                 continue  # unknown this tick: never a reason to fail
             if status.state is JobState.COMPLETED:
-                self._mark_busy([video.id])
-                self._calls.submit(self._transfer, video)
+                transferring = self.store.transferring(video.id, self.owner)
+                if transferring is not None:  # else cancelled or taken over meanwhile
+                    self._start_transfer(transferring)
             elif status.state is JobState.FAILED:
-                self._fail(video, status.error or f"The provider reported the video as {status.word}.")
+                error = status.error or f"The provider reported the video as {status.word}."
+                self._fail(video, K.REFUSED if status.refused_by_policy else K.PROVIDER_FAILED, error)
             elif (status.progress, status.note) != (video.progress, video.status_note):
-                self.store.update_progress(video.id, self.owner, status.progress, None, status.note)
+                self.store.progress(video.id, self.owner, status.progress, status.note)
 
-    def _fail(self, video: TrackedVideo, message: str) -> None:
-        if self.store.transition(video.id, P, F, owner=self.owner, error=message):
-            log.warning("video %s failed: %s", video.id, message)
+    def _fail(self, video: TrackedVideo, kind: FailureKind, message: str) -> None:
+        if self.store.failed(video.id, self.owner, kind, message):
+            log.warning("video %s failed (%s): %s", video.id, kind, message)
 
     def _drop_orphan(self, video_id: str, stored: StoredVideo) -> None:
         """Remove stored files no record points to (the video was cancelled or deleted meanwhile)."""
@@ -465,6 +486,10 @@ class Engine:
                     self.files.delete(key)
 
     # fetching finished videos
+    def _start_transfer(self, video: TrackedVideo) -> None:
+        self._mark_busy([video.id])
+        self._calls.submit(self._transfer, video)
+
     def _transfer(self, video: TrackedVideo) -> None:
         """Download and store, retrying the transfer only: a new generation would be billed again."""
         assert video.external_video_id is not None
@@ -480,40 +505,38 @@ class Engine:
                         self.scratch,
                     )
                 except (NotAVideo, ProviderRefused) as exc:
-                    self._fail(video, f"The provider's video could not be fetched: {exc}")
+                    self._fail(video, K.TRANSFER_FAILED, f"The provider's video could not be fetched: {exc}")
                     return
                 except StorageRefused as exc:
-                    self._fail(video, f"{exc} {self._kept(video)}")
+                    self._fail(video, K.STORAGE_REFUSED, f"{exc} {self._kept(video)}")
                     return
                 except (ProviderError, OSError) as exc:
                     if self._stopping.is_set():
-                        return  # still processing: the next engine fetches it
+                        return  # still transferring: the next engine fetches it
                     if not self.transfer_policy.should_retry(attempt):
                         self._fail(
                             video,
+                            K.TRANSFER_FAILED,
                             f"Download or storage failed {attempt + 1} times ({exc}). {self._kept(video)}",
                         )
                         return
                     log.warning("transfer of %s failed (%s); trying the transfer again", video.id, exc)
                     self._stopping.wait(self.transfer_policy.delay(attempt))
                     continue
-                if self.store.transition(
-                    video.id,
-                    P,
-                    C,
-                    owner=self.owner,
-                    storage_path=stored.key,
-                    thumbnail_path=stored.thumbnail_key,
-                ):
+                if self.store.completed(video.id, self.owner, stored.key, stored.thumbnail_key):
                     log.info("video %s completed: %s", video.id, stored.key)
                     # stored here now: the provider's copy (and the prompt it keeps) is not needed
                     self._delete_job(video.external_video_id)
                 else:
                     self._drop_orphan(video.id, stored)
                 return
-        except Exception as exc:  # whatever it is, the video must not stay processing, fetched each tick
+        except Exception as exc:  # whatever it is, the video must not stay transferring, fetched each tick
             log.exception("storing video %s failed", video.id)
-            self._fail(video, f"Storing the video failed ({type(exc).__name__}: {exc}). {self._kept(video)}")
+            self._fail(
+                video,
+                K.INTERNAL,
+                f"Storing the video failed ({type(exc).__name__}: {exc}). {self._kept(video)}",
+            )
         finally:
             self._done([video.id])
 

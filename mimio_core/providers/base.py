@@ -91,12 +91,22 @@ class StartedJob:
 
 
 @dataclass(frozen=True)
+class JobFailure:
+    """Why a provider's job failed, as a person should read it; `by_policy`: its content was refused
+    (a moderation or content policy), so the same request would be refused again."""
+
+    message: str
+    by_policy: bool = False
+
+
+@dataclass(frozen=True)
 class JobStatus:
     job_id: str
     state: JobState
     progress: int
     word: str
     error: str | None = None
+    refused_by_policy: bool = False  # a failed job whose content the provider refused
     # where the job is, in the provider's terms, for providers without a percentage: "Waiting at
     # fal.ai, position 3", "Generating at fal.ai"
     note: str | None = None

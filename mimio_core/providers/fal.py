@@ -16,6 +16,7 @@ import httpx
 from mimio_core.domain import CheckedReference
 from mimio_core.providers.base import (
     Health,
+    JobFailure,
     JobRequest,
     JobState,
     JobStatus,
@@ -38,7 +39,7 @@ def app_of(endpoint: str) -> str:
     return "/".join(endpoint.split("/")[:2])
 
 
-def fal_failure(response: httpx.Response) -> str:
+def fal_failure(response: httpx.Response) -> JobFailure:
     """A finished request's error as a person should read it: a content-policy refusal says so.
 
     fal answers either `{"detail": "<text>", "error_type": ...}` (infrastructure) or
@@ -53,15 +54,16 @@ def fal_failure(response: httpx.Response) -> str:
         items = [item for item in detail if isinstance(item, dict)]
         if any(item.get("type") in POLICY_TYPES for item in items):
             reasons = "; ".join(str(item.get("msg") or "no reason given") for item in items)
-            return f"Refused by fal's content policy: {reasons}"
-        return "fal could not make the video: " + "; ".join(
+            return JobFailure(f"Refused by fal's content policy: {reasons}", by_policy=True)
+        reasons = "; ".join(
             f"{item.get('msg') or 'no reason given'} ({item.get('type') or 'error'})" for item in items
         )
+        return JobFailure(f"fal could not make the video: {reasons}")
     error_type = (body.get("error_type") if isinstance(body, dict) else None) or response.headers.get(
         "x-fal-error-type"
     )
     message = error_detail(response)
-    return f"fal could not make the video: {message}" + (f" ({error_type})" if error_type else "")
+    return JobFailure(f"fal could not make the video: {message}" + (f" ({error_type})" if error_type else ""))
 
 
 class FalProvider(HostedProvider):
@@ -169,7 +171,8 @@ class FalProvider(HostedProvider):
             response.status_code >= 500 and "x-fal-request-id" not in response.headers
         ):
             return None  # the key, a rate limit or fal's ingress, not the request's own answer: ask again
-        return JobStatus(job_id, JobState.FAILED, 0, "failed", fal_failure(response))
+        failure = fal_failure(response)
+        return JobStatus(job_id, JobState.FAILED, 0, "failed", failure.message, failure.by_policy)
 
     def endpoint_key(self, endpoint: str) -> str:
         return app_of(endpoint)

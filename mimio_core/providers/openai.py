@@ -17,6 +17,7 @@ import httpx
 
 from mimio_core.providers.base import (
     Health,
+    JobFailure,
     JobRequest,
     JobState,
     JobStatus,
@@ -42,15 +43,15 @@ MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024  # a still larger than this is not a thumb
 UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 
 
-def failure_message(error: Any) -> str:
+def job_failure(error: Any) -> JobFailure:
     """A failed job's reason as a person should read it (the provider's own when a gateway wrapped
     it); policy refusals say so plainly."""
     if not isinstance(error, dict):
-        return "The provider reported the video as failed."
+        return JobFailure("The provider reported the video as failed.")
     message, code = unwrap_error(str(error.get("message") or "no reason given"), error_code(error))
     if code and (code in POLICY_CODES or "policy" in code or "moderation" in code):
-        return f"Refused by the provider's content policy ({code}): {message}"
-    return with_code(message, code)
+        return JobFailure(f"Refused by the provider's content policy ({code}): {message}", by_policy=True)
+    return JobFailure(with_code(message, code))
 
 
 def _image_body(response: httpx.Response, job_id: str) -> bytes | None:
@@ -158,11 +159,18 @@ class OpenAIProvider(HttpProvider):
             progress = max(0, min(100, int(float(body.get("progress") or 0))))
         except (TypeError, ValueError):
             progress = 0
-        error = failure_message(body.get("error")) if state is JobState.FAILED else None
+        failure = job_failure(body.get("error")) if state is JobState.FAILED else None
         if state is not JobState.RUNNING:
             with self._lock:
                 self._not_before.pop(job_id, None)
-        return JobStatus(job_id=job_id, state=state, progress=progress, word=word, error=error)
+        return JobStatus(
+            job_id=job_id,
+            state=state,
+            progress=progress,
+            word=word,
+            error=None if failure is None else failure.message,
+            refused_by_policy=failure is not None and failure.by_policy,
+        )
 
     def _missing_job(self, job_id: str, detail: str) -> JobStatus | None:
         """Failed once GONE_AFTER_POLLS polls in a row over GONE_AFTER_SECONDS said 404; unknown before."""

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from mimio_core.domain import Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.domain import ACTIVE_STATES, FailureKind, Project, QueueShare, TrackedVideo, VideoStatus
 from mimio_core.errors import BadInput, StorageFailure
 from mimio_core.status import require_transition
 
@@ -31,12 +31,30 @@ class ProjectError(BadInput):
     """A project operation a person asked for cannot be done; the message says why."""
 
 
+S = VideoStatus
 MAX_PROJECT_NAME = 80
-# Record fields the engine may set alongside a status change; anything else is a bug.
 WHOLE_QUEUE = QueueShare()  # one provider: every queued video shares its slots
-WRITABLE_FIELDS = frozenset(
-    {"progress", "external_video_id", "error", "storage_path", "thumbnail_path", "started_at", "completed_at"}
-)
+# The columns a change of state writes, and their values (datetimes in the backend's own format).
+Column = Literal[
+    "status",
+    "status_note",
+    "failure_kind",
+    "error",
+    "progress",
+    "external_video_id",
+    "storage_path",
+    "thumbnail_path",
+    "started_at",
+    "create_started_at",
+    "completed_at",
+    "lease_owner",
+    "lease_expires_at",
+]
+Values = dict[Column, str | int | datetime | None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def project_name(name: str) -> str:
@@ -80,14 +98,14 @@ class Usage:
 class VideoFilter:
     """What My Videos and `list` narrow by; None means no restriction."""
 
-    status: VideoStatus | None = None
+    states: frozenset[VideoStatus] | None = None
     project_id: str | None = None
     model: str | None = None
     search: str | None = None
 
 
-class VideoStore(ABC):
-    """Video records and projects. Status changes go through `transition` and `claim_queued` only."""
+class Library(ABC):
+    """A person's videos and projects: what the pages and the CLI read and record."""
 
     # projects
     @abstractmethod
@@ -144,78 +162,144 @@ class VideoStore(ABC):
         """Completed videos grouped by project, model and size."""
 
     @abstractmethod
-    def update_progress(
-        self, video_id: str, owner: str, progress: int, external_video_id: str | None, note: str | None = None
-    ) -> bool:
-        """Save provider progress (never lower), the job id once known, and where the job is (`note`,
-        replacing the last one), for a video this engine holds; False when it no longer does
-        (cancelled, deleted, or taken over)."""
+    def close(self) -> None: ...
 
-    @abstractmethod
-    def mark_creating(self, video_ids: list[str], owner: str, *, sent: bool = True) -> None:
-        """Note that a create call for these videos is about to go out (see `create_started_at`), or
-        (`sent=False`) that it provably started nothing, so sending it again cannot bill twice."""
 
-    # status changes: the only two doors, both checked against the state machine
-    def transition(
-        self,
-        video_id: str,
-        current: VideoStatus,
-        new: VideoStatus,
-        owner: str | None = None,
-        **fields: Any,
-    ) -> TrackedVideo | None:
-        """Move a video from `current` to `new`, setting `fields` too.
+class JobQueue(ABC):
+    """The engine's side: named, typed operations, the only way a video changes state. Each checks
+    the lifecycle (`mimio_core.status`) and returns the changed record, or None, changing nothing,
+    when the video is no longer where the operation expects it (or, with an `owner`, no longer held
+    by that engine): someone else, a cancel or a delete got there first."""
 
-        Returns None, changing nothing, when the record is no longer `current` (or, with `owner`,
-        no longer held by that engine): someone else got there first.
-        """
-        require_transition(current, new)
-        if unknown := set(fields) - WRITABLE_FIELDS:
-            raise ValueError(f"not a writable video field: {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {**fields, "status": str(new), "status_note": None}
-        if new.is_final:  # a finished video is nobody's work any more
-            values["lease_owner"] = values["lease_expires_at"] = None
-        if new is VideoStatus.COMPLETED:
-            values.setdefault("completed_at", datetime.now(UTC))
-            values["progress"] = 100
-        return self._write_transition(video_id, current, owner, values)
-
-    def claim_queued(
+    def claim(
         self, owner: str, capacity: int, lease_seconds: float, share: QueueShare = WHOLE_QUEUE
     ) -> list[TrackedVideo]:
-        """Promote the oldest queued videos of `share` to `processing` while fewer than `capacity` of
-        that share are active (each provider's share has its own capacity)."""
-        require_transition(VideoStatus.QUEUED, VideoStatus.PROCESSING)
-        return self._claim_queued(owner, capacity, lease_seconds, share)
+        """Take the oldest queued videos of `share` (queued -> claimed, under a lease) while fewer
+        than `capacity` of that share are active (each provider's share has its own capacity)."""
+        require_transition(VideoStatus.QUEUED, VideoStatus.CLAIMED)
+        return self._claim(owner, capacity, lease_seconds, share)
 
     @abstractmethod
-    def _write_transition(
-        self, video_id: str, current: VideoStatus, owner: str | None, values: dict[str, Any]
+    def heartbeat(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
+        """Renew this engine's leases, take over active videos whose lease ran out (or that nobody
+        holds), and return every active video this engine now holds: how unfinished work resumes."""
+
+    def creating(self, video_id: str, owner: str) -> TrackedVideo | None:
+        """claimed -> creating: the create call is about to go out. From here on, a lost answer means
+        the provider may have started (and billed) a job."""
+        return self._move(video_id, {S.CLAIMED}, S.CREATING, owner, {"create_started_at": _now()})
+
+    def not_started(self, video_id: str, owner: str, note: str) -> TrackedVideo | None:
+        """creating -> claimed: the provider proved it started nothing (down, busy), so sending the
+        call again cannot bill twice; `note` says when it will be tried again."""
+        return self._move(
+            video_id, {S.CREATING}, S.CLAIMED, owner, {"create_started_at": None, "status_note": note}
+        )
+
+    def started(self, video_id: str, owner: str, job_id: str) -> TrackedVideo | None:
+        """creating -> generating: the provider has job `job_id`."""
+        return self._move(
+            video_id, {S.CREATING}, S.GENERATING, owner, {"external_video_id": job_id, "progress": 0}
+        )
+
+    @abstractmethod
+    def progress(self, video_id: str, owner: str, progress: int, note: str | None = None) -> bool:
+        """Save provider progress (never lower; clamped to 0-100) and where the job is (`note`,
+        replacing the last one) for an active video this engine holds; False when it no longer does."""
+
+    def transferring(self, video_id: str, owner: str) -> TrackedVideo | None:
+        """generating -> transferring: the job finished; its file is being fetched."""
+        return self._move(video_id, {S.GENERATING}, S.TRANSFERRING, owner, {})
+
+    def completed(
+        self, video_id: str, owner: str, storage_path: str, thumbnail_path: str | None
     ) -> TrackedVideo | None:
-        """Set `values` (datetimes to be stored in the backend's format) where the video is still
-        `current` (and held by `owner`, when given); the updated record, or None."""
+        """transferring -> completed: the file (and its thumbnail, when one was made) is stored."""
+        return self._move(
+            video_id,
+            {S.TRANSFERRING},
+            S.COMPLETED,
+            owner,
+            {
+                "storage_path": storage_path,
+                "thumbnail_path": thumbnail_path,
+                "completed_at": _now(),
+                "progress": 100,
+            },
+        )
 
-    @abstractmethod
-    def _claim_queued(
-        self, owner: str, capacity: int, lease_seconds: float, share: QueueShare
-    ) -> list[TrackedVideo]: ...
+    def failed(self, video_id: str, owner: str, kind: FailureKind, message: str) -> TrackedVideo | None:
+        """An active video this engine holds -> failed, with why (`kind`) and what to do (`message`)."""
+        return self._move(
+            video_id, ACTIVE_STATES, S.FAILED, owner, {"failure_kind": str(kind), "error": message}
+        )
 
-    @abstractmethod
-    def hold_leases(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
-        """Renew this engine's leases, take over `processing` videos whose lease ran out, and return
-        every `processing` video this engine now holds. This is how unfinished work resumes."""
+    def cancelled(self, video_id: str, message: str) -> TrackedVideo | None:
+        """A queued or active video -> cancelled, whoever holds it; `message` says whether its
+        provider job may still run."""
+        return self._move(video_id, {S.QUEUED, *ACTIVE_STATES}, S.CANCELLED, None, {"error": message})
+
+    def requeue(self, video_id: str) -> TrackedVideo | None:
+        """A failed or cancelled video -> queued, for a new generation of the same request."""
+        return self._move(
+            video_id,
+            {S.FAILED, S.CANCELLED},
+            S.QUEUED,
+            None,
+            {"error": None, "failure_kind": None, "progress": 0},
+        )
+
+    def recover(self, video_id: str) -> TrackedVideo | None:
+        """failed -> generating: watch the job it kept again (a timeout, a failed transfer); the next
+        heartbeat of any engine takes it, with a new MIMIO_TIMEOUT from now."""
+        return self._move(
+            video_id,
+            {S.FAILED},
+            S.GENERATING,
+            None,
+            {"error": None, "failure_kind": None, "started_at": _now()},
+        )
 
     @abstractmethod
     def lease_owners(self) -> set[str]:
         """Engines that hold a lease on some video now."""
 
     @abstractmethod
-    def release_leases(self, owner: str) -> int:
+    def release(self, owner: str) -> int:
         """Drop every lease of an engine known to be dead, so its work resumes without waiting."""
 
+    def _move(
+        self,
+        video_id: str,
+        sources: Collection[VideoStatus],
+        new: VideoStatus,
+        owner: str | None,
+        values: Values,
+    ) -> TrackedVideo | None:
+        """The one door of every change of state: from one of `sources` (each checked against the
+        lifecycle) to `new`, setting `values`; every change clears the provider's note."""
+        for source in sources:
+            require_transition(source, new)
+        row: Values = {"status_note": None, "failure_kind": None, **values, "status": str(new)}
+        if new.is_final or new is VideoStatus.QUEUED:  # nobody's work any more
+            row["lease_owner"] = row["lease_expires_at"] = None
+        return self._write_move(video_id, frozenset(sources), owner, row)
+
     @abstractmethod
-    def close(self) -> None: ...
+    def _write_move(
+        self, video_id: str, sources: frozenset[VideoStatus], owner: str | None, values: Values
+    ) -> TrackedVideo | None:
+        """Set `values` (datetimes to be stored in the backend's format) where the video is in one of
+        `sources` (and held by `owner`, when given); the changed record, or None."""
+
+    @abstractmethod
+    def _claim(
+        self, owner: str, capacity: int, lease_seconds: float, share: QueueShare
+    ) -> list[TrackedVideo]: ...
+
+
+class VideoStore(Library, JobQueue, ABC):
+    """A backend that is both (SQLite, and Supabase under the service role)."""
 
 
 class FileStorage(ABC):
@@ -301,9 +385,8 @@ def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> Track
         started_at=to_time(row["started_at"]),
         create_started_at=to_time(row["create_started_at"]),
         completed_at=to_time(row["completed_at"]),
-        # a Supabase project not yet migrated has no such column: its videos show no note
-        # (`in row` would search a sqlite3.Row's values, not its names)
-        status_note=row["status_note"] if "status_note" in row.keys() else None,  # noqa: SIM118
+        status_note=row["status_note"],
+        failure_kind=None if row["failure_kind"] is None else FailureKind(row["failure_kind"]),
     )
 
 

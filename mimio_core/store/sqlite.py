@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mimio_core.domain import Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.domain import ACTIVE_STATES, FailureKind, Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.status import TRANSITIONS
 from mimio_core.store.base import (
     NewVideo,
     ProjectError,
     Usage,
+    Values,
     VideoFilter,
     VideoStore,
     project_from_row,
@@ -29,17 +31,11 @@ from mimio_core.store.base import (
     video_from_row,
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS projects (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    name TEXT NOT NULL CHECK (length(trim(name)) > 0),
-    description TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (user_id, name)
-);
-CREATE TABLE IF NOT EXISTS videos (
+STATES = ", ".join(f"'{state}'" for state in VideoStatus)
+KINDS = ", ".join(f"'{kind}'" for kind in FailureKind)
+ACTIVE = ", ".join(f"'{state}'" for state in sorted(ACTIVE_STATES))
+VIDEOS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {{table}} (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
     project_id TEXT REFERENCES projects(id) ON DELETE SET NULL,
@@ -48,7 +44,8 @@ CREATE TABLE IF NOT EXISTS videos (
     model TEXT NOT NULL,
     size TEXT NOT NULL,
     duration_seconds INTEGER NOT NULL CHECK (duration_seconds > 0),
-    status TEXT NOT NULL CHECK (status IN ('queued', 'processing', 'completed', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ({STATES})),
+    failure_kind TEXT CHECK (failure_kind IN ({KINDS})),
     progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
     external_video_id TEXT,
     error TEXT,
@@ -63,16 +60,76 @@ CREATE TABLE IF NOT EXISTS videos (
     started_at REAL,
     create_started_at REAL,
     completed_at REAL,
-    status_note TEXT
+    status_note TEXT,
+    CHECK ((status = 'failed') = (failure_kind IS NOT NULL))
 );
-CREATE INDEX IF NOT EXISTS videos_user_created ON videos (user_id, created_at DESC);
-CREATE INDEX IF NOT EXISTS videos_status_created ON videos (status, created_at);
-CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id);
 """
-
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL CHECK (length(trim(name)) > 0),
+    description TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (user_id, name)
+);
+{VIDEOS_TABLE.format(table="videos")}
+CREATE TABLE IF NOT EXISTS video_transitions (
+    from_status TEXT NOT NULL, to_status TEXT NOT NULL, PRIMARY KEY (from_status, to_status)
+);
+"""
+# what belongs to the videos table, made again when an old table is rebuilt (one statement each)
+VIDEOS_EXTRAS = (
+    "CREATE INDEX IF NOT EXISTS videos_user_created ON videos (user_id, created_at DESC)",
+    "CREATE INDEX IF NOT EXISTS videos_status_created ON videos (status, created_at)",
+    "CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id)",
+    # any writer is held to the lifecycle (the store's own door checks first, with a better message)
+    """CREATE TRIGGER IF NOT EXISTS videos_enforce_transition BEFORE UPDATE OF status ON videos
+    WHEN new.status IS NOT old.status AND NOT EXISTS (
+        SELECT 1 FROM video_transitions WHERE from_status = old.status AND to_status = new.status
+    )
+    BEGIN
+        SELECT RAISE(ABORT, 'a video cannot make this change of state');
+    END""",
+)
 
 # columns added after the first release: (name, definition) for ALTER TABLE on an existing database
 ADDED_COLUMNS = {"status_note": "TEXT"}
+
+# A database of the version with four states ('processing' for everything in between, cancelled and
+# failure reasons only in the message) gets the explicit states, rows mapped as the Supabase
+# migration 20261202160000_explicit_states.sql maps them (GLOB: case-sensitive, as PostgreSQL's LIKE
+# is; SQLite's LIKE would ignore case and read a provider's "timed out after" as our own message).
+OLD_STATUS_TO_STATE = """
+CASE
+    WHEN status = 'processing' AND external_video_id IS NOT NULL THEN 'generating'
+    WHEN status = 'processing' AND create_started_at IS NOT NULL THEN 'creating'
+    WHEN status = 'processing' THEN 'claimed'
+    WHEN status = 'failed' AND error GLOB 'Cancelled.*' THEN 'cancelled'
+    ELSE status
+END"""
+OLD_ERROR_TO_KIND = """
+CASE
+    WHEN status <> 'failed' OR error GLOB 'Cancelled.*' THEN NULL
+    WHEN error GLOB 'This video cannot be made:*' THEN 'invalid'
+    WHEN error GLOB 'The provider refused the video*' THEN 'refused'
+    WHEN error GLOB 'Could not start the video within*' THEN 'not_started'
+    WHEN error GLOB 'The app stopped while the provider was starting*' THEN 'unknown_start'
+    WHEN error GLOB 'Could not start the video*' THEN 'unknown_start'
+    WHEN error GLOB 'Timed out after*' THEN 'timed_out'
+    WHEN error GLOB '*Storage refused*' THEN 'storage_refused'
+    WHEN error GLOB 'The provider''s video could not be fetched*' THEN 'transfer_failed'
+    WHEN error GLOB 'Download or storage failed*' THEN 'transfer_failed'
+    WHEN error GLOB 'Storing the video failed*' THEN 'internal'
+    WHEN error GLOB 'Reading its reference failed*' THEN 'internal'
+    ELSE 'provider_failed'
+END"""
+COPIED_COLUMNS = (
+    "id, user_id, project_id, title, prompt, model, size, duration_seconds, progress, external_video_id,"
+    " error, storage_path, thumbnail_path, reference_path, batch_id, lease_owner, lease_expires_at,"
+    " created_at, updated_at, started_at, create_started_at, completed_at, status_note"
+)
 
 
 def _share_clause(share: QueueShare) -> tuple[str, tuple[str, ...]]:
@@ -97,9 +154,10 @@ def _project(row: sqlite3.Row) -> Project:
 
 def _where(user_id: str, where: VideoFilter) -> tuple[str, list[Any]]:
     clauses, params = ["user_id = ?"], [user_id]
-    if where.status is not None:
-        clauses.append("status = ?")
-        params.append(str(where.status))
+    if where.states is not None:
+        states = sorted(map(str, where.states))
+        clauses.append(f"status IN ({', '.join('?' * len(states))})")
+        params += states
     if where.project_id is not None:
         clauses.append("project_id = ?")
         params.append(where.project_id)
@@ -127,6 +185,15 @@ class SQLiteStore(VideoStore):
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
+        self._adopt_explicit_states()
+        with self._transaction() as db:  # the lifecycle as data, for the trigger: always this version's
+            for statement in VIDEOS_EXTRAS:
+                db.execute(statement)
+            db.execute("DELETE FROM video_transitions")
+            db.executemany(
+                "INSERT INTO video_transitions VALUES (?, ?)",
+                [(str(old), str(new)) for old, targets in TRANSITIONS.items() for new in targets],
+            )
 
     def _add_missing_columns(self) -> None:
         """A database made by an older version gains the columns added since (nothing else changes)."""
@@ -138,6 +205,22 @@ class SQLiteStore(VideoStore):
                 except sqlite3.OperationalError as exc:  # another process (app and worker) added it first
                     if "duplicate column" not in str(exc):
                         raise
+
+    def _adopt_explicit_states(self) -> None:
+        """Rebuild a four-state `videos` table (SQLite cannot change a CHECK in place) with every row
+        mapped to its explicit state and failure kind; nothing else changes. Once, in one transaction,
+        whichever process (app or worker) gets there first."""
+        with self._transaction() as db:
+            [definition] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'videos'").fetchone()
+            if "'processing'" not in definition:
+                return
+            db.execute(VIDEOS_TABLE.format(table="videos_explicit"))
+            db.execute(
+                f"INSERT INTO videos_explicit ({COPIED_COLUMNS}, status, failure_kind)"
+                f" SELECT {COPIED_COLUMNS}, {OLD_STATUS_TO_STATE}, {OLD_ERROR_TO_KIND} FROM videos"
+            )
+            db.execute("DROP TABLE videos")
+            db.execute("ALTER TABLE videos_explicit RENAME TO videos")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -293,53 +376,44 @@ class SQLiteStore(VideoStore):
         with self._transaction() as db:
             db.execute("DELETE FROM videos WHERE id = ?", (video_id,))
 
-    def update_progress(
-        self, video_id: str, owner: str, progress: int, external_video_id: str | None, note: str | None = None
-    ) -> bool:
+    def progress(self, video_id: str, owner: str, progress: int, note: str | None = None) -> bool:
         with self._transaction() as db:
             changed = db.execute(
-                "UPDATE videos SET progress = max(progress, ?), updated_at = ?,"
-                " external_video_id = coalesce(?, external_video_id), status_note = ?"
-                " WHERE id = ? AND status = 'processing' AND lease_owner = ?",
-                (max(0, min(100, progress)), time.time(), external_video_id, note, video_id, owner),
+                "UPDATE videos SET progress = max(progress, ?), updated_at = ?, status_note = ?"
+                f" WHERE id = ? AND status IN ({ACTIVE}) AND lease_owner = ?",
+                (max(0, min(100, progress)), time.time(), note, video_id, owner),
             ).rowcount
         return bool(changed)
 
-    def mark_creating(self, video_ids: list[str], owner: str, *, sent: bool = True) -> None:
-        now = time.time()
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE videos SET create_started_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ?",
-                [(now if sent else None, now, video_id, owner) for video_id in video_ids],
-            )
-
-    def _write_transition(
-        self, video_id: str, current: VideoStatus, owner: str | None, values: dict[str, Any]
+    def _write_move(
+        self, video_id: str, sources: frozenset[VideoStatus], owner: str | None, values: Values
     ) -> TrackedVideo | None:
-        values = {
+        row: dict[str, Any] = {
             name: (value.timestamp() if isinstance(value, datetime) else value)
             for name, value in values.items()
         }
-        values["updated_at"] = time.time()
-        assignments = ", ".join(f"{name} = ?" for name in values)
-        condition, params = "id = ? AND status = ?", [video_id, str(current)]
+        row["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in row)
+        states = sorted(map(str, sources))
+        condition = f"id = ? AND status IN ({', '.join('?' * len(states))})"
+        params: list[Any] = [video_id, *states]
         if owner is not None:
             condition += " AND lease_owner = ?"
             params.append(owner)
         with self._transaction() as db:
             changed = db.execute(
-                f"UPDATE videos SET {assignments} WHERE {condition}", [*values.values(), *params]
+                f"UPDATE videos SET {assignments} WHERE {condition}", [*row.values(), *params]
             ).rowcount
         return self.get_video(video_id) if changed else None
 
-    def _claim_queued(
+    def _claim(
         self, owner: str, capacity: int, lease_seconds: float, share: QueueShare
     ) -> list[TrackedVideo]:
         now = time.time()
         in_share, models = _share_clause(share)
         with self._transaction() as db:
             active = db.execute(
-                f"SELECT count(*) FROM videos WHERE status = 'processing' AND {in_share}", models
+                f"SELECT count(*) FROM videos WHERE status IN ({ACTIVE}) AND {in_share}", models
             ).fetchone()[0]
             free = capacity - active
             if free <= 0:
@@ -352,26 +426,24 @@ class SQLiteStore(VideoStore):
                     (*models, free),
                 )
             ]
-            for video_id in ids:
-                db.execute(
-                    "UPDATE videos SET status = 'processing', progress = 0, error = NULL,"
-                    " external_video_id = NULL, create_started_at = NULL, started_at = ?, updated_at = ?,"
-                    " lease_owner = ?,"
-                    " lease_expires_at = ? WHERE id = ?",
-                    (now, now, owner, now + lease_seconds, video_id),
-                )
+            db.executemany(
+                "UPDATE videos SET status = 'claimed', progress = 0, error = NULL, failure_kind = NULL,"
+                " external_video_id = NULL, create_started_at = NULL, status_note = NULL, started_at = ?,"
+                " updated_at = ?, lease_owner = ?, lease_expires_at = ? WHERE id = ?",
+                [(now, now, owner, now + lease_seconds, video_id) for video_id in ids],
+            )
         return self.get_videos(ids)
 
-    def hold_leases(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
+    def heartbeat(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
         now = time.time()
         with self._transaction() as db:
             db.execute(
-                "UPDATE videos SET lease_owner = ?, lease_expires_at = ? WHERE status = 'processing'"
+                f"UPDATE videos SET lease_owner = ?, lease_expires_at = ? WHERE status IN ({ACTIVE})"
                 " AND (lease_owner = ? OR lease_owner IS NULL OR lease_expires_at < ?)",
                 (owner, now + lease_seconds, owner, now),
             )
             rows = db.execute(
-                "SELECT * FROM videos WHERE status = 'processing' AND lease_owner = ? ORDER BY created_at",
+                f"SELECT * FROM videos WHERE status IN ({ACTIVE}) AND lease_owner = ? ORDER BY created_at",
                 (owner,),
             ).fetchall()
         return [_video(row) for row in rows]
@@ -382,7 +454,7 @@ class SQLiteStore(VideoStore):
             for row in self._query("SELECT DISTINCT lease_owner FROM videos WHERE lease_owner IS NOT NULL")
         }
 
-    def release_leases(self, owner: str) -> int:
+    def release(self, owner: str) -> int:
         with self._transaction() as db:
             return db.execute(
                 "UPDATE videos SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?",

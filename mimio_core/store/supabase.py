@@ -36,6 +36,7 @@ from mimio_core.store.base import (
     ProjectError,
     StorageError,
     Usage,
+    Values,
     VideoFilter,
     VideoStore,
     project_from_row,
@@ -48,6 +49,12 @@ MAX_PROJECT_DESCRIPTION = 500  # the migration's check on projects.description
 IDS_PER_REQUEST = 100  # keeps `in.(...)` filters well inside URL length limits
 ROWS_PER_PAGE = 1000  # Supabase's default PostgREST max-rows
 TAKEN, MISSING_KEY = "23505", "23503"  # SQLSTATEs: unique violation, foreign key violation
+# a column or function this version needs is not there (PostgreSQL's and PostgREST's schema cache codes)
+SCHEMA_MISSING = frozenset({"42703", "42883", "PGRST202", "PGRST204"})
+NOT_MIGRATED = (
+    "This Supabase project lacks a migration of this version of Mimio: apply every file of "
+    "supabase/migrations/ (README, Upgrading), then restart."
+)
 
 
 class SupabaseError(StorageError):
@@ -104,10 +111,6 @@ def _chunks(values: list[str], size: int = IDS_PER_REQUEST) -> Iterator[list[str
         yield values[start : start + size]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def search_condition(search: str) -> str:
     """The PostgREST `or=` condition "title or prompt contains `search`", with `search` as text.
 
@@ -138,7 +141,8 @@ def _failure(what: str, error: Exception) -> SupabaseError:
     if isinstance(error, APIError):
         reason = error.message or "no reason given"
         extra = f" ({error.details})" if isinstance(error.details, str) and error.details else ""
-        return SupabaseError(f"Could not {what}: {reason}{extra} [{error.code}]")
+        upgrade = f" {NOT_MIGRATED}" if error.code in SCHEMA_MISSING else ""
+        return SupabaseError(f"Could not {what}: {reason}{extra} [{error.code}]{upgrade}")
     return SupabaseError(f"Could not {what}: Supabase did not answer ({type(error).__name__}: {error})")
 
 
@@ -323,8 +327,8 @@ class SupabaseStore(VideoStore):
 
     def _filtered(self, request: Any, user_id: str, where: VideoFilter) -> Any:
         request = request.eq("user_id", user_id)
-        if where.status is not None:
-            request = request.eq("status", str(where.status))
+        if where.states is not None:
+            request = request.in_("status", sorted(map(str, where.states)))
         if where.project_id is not None:
             request = request.eq("project_id", where.project_id)
         if where.model is not None:
@@ -393,42 +397,35 @@ class SupabaseStore(VideoStore):
                 return
             start += ROWS_PER_PAGE
 
-    def update_progress(
-        self, video_id: str, owner: str, progress: int, external_video_id: str | None, note: str | None = None
-    ) -> bool:
+    def progress(self, video_id: str, owner: str, progress: int, note: str | None = None) -> bool:
         if not _is_uuid(video_id):
             return False
         arguments = {
             "p_id": video_id,
             "p_owner": owner,
             "p_progress": progress,
-            "p_external_video_id": external_video_id,
+            "p_external_video_id": None,
             "p_note": note,
         }
         return bool(_execute("save progress", self._client.rpc("record_video_progress", arguments)).data)
 
-    def mark_creating(self, video_ids: list[str], owner: str, *, sent: bool = True) -> None:
-        for ids in _chunks([video_id for video_id in video_ids if _is_uuid(video_id)]):
-            change = {"create_started_at": _now() if sent else None}
-            request = self._videos().update(change, returning=ReturnMethod.minimal)
-            _execute("note the create call", request.in_("id", ids).eq("lease_owner", owner))
-
-    def _write_transition(
-        self, video_id: str, current: VideoStatus, owner: str | None, values: dict[str, Any]
+    def _write_move(
+        self, video_id: str, sources: frozenset[VideoStatus], owner: str | None, values: Values
     ) -> TrackedVideo | None:
         if not _is_uuid(video_id):
             return None
-        values = {  # a naive datetime is local time, as SQLite's .timestamp() reads it
-            name: value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+        row = {
+            name: value.isoformat() if isinstance(value, datetime) else value
             for name, value in values.items()
         }
-        request = self._videos().update(values).eq("id", video_id).eq("status", str(current))
+        states = sorted(map(str, sources))
+        request = self._videos().update(row).eq("id", video_id).in_("status", states)
         if owner is not None:
             request = request.eq("lease_owner", owner)
-        data = _execute(f"move video {video_id} from {current} to {values['status']}", request).data
+        data = _execute(f"move video {video_id} to {row['status']}", request).data
         return _video(data[0]) if data else None
 
-    def _claim_queued(
+    def _claim(
         self, owner: str, capacity: int, lease_seconds: float, share: QueueShare
     ) -> list[TrackedVideo]:
         arguments = {
@@ -441,7 +438,7 @@ class SupabaseStore(VideoStore):
         data = _execute("claim queued videos", self._client.rpc("claim_queued_videos", arguments)).data
         return sorted((_video(row) for row in data), key=lambda video: video.created_at)
 
-    def hold_leases(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
+    def heartbeat(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
         arguments = {"p_owner": owner, "p_lease_seconds": lease_seconds}
         data = _execute("hold leases", self._client.rpc("hold_video_leases", arguments)).data
         return [_video(row) for row in data]
@@ -450,7 +447,7 @@ class SupabaseStore(VideoStore):
         request = self._videos().select("lease_owner").not_.is_("lease_owner", "null")
         return {row["lease_owner"] for row in _execute("list lease owners", request).data}
 
-    def release_leases(self, owner: str) -> int:
+    def release(self, owner: str) -> int:
         request = self._videos().update({"lease_owner": None, "lease_expires_at": None})
         return len(_execute("release leases", request.eq("lease_owner", owner).select("id")).data)
 

@@ -17,11 +17,16 @@ from mimio_core.store.base import StorageError
 from mimio_core.ui.text import plain
 from mimio_core.workspace import Workspace
 
+S = VideoStatus
 BADGES: dict[VideoStatus, tuple[str, str, str]] = {
-    VideoStatus.QUEUED: ("Queued", "gray", ":material/schedule:"),
-    VideoStatus.PROCESSING: ("Processing", "blue", ":material/autorenew:"),
-    VideoStatus.COMPLETED: ("Completed", "green", ":material/check_circle:"),
-    VideoStatus.FAILED: ("Failed", "red", ":material/error:"),
+    S.QUEUED: ("Queued", "gray", ":material/schedule:"),
+    S.CLAIMED: ("Starting", "blue", ":material/hourglass_top:"),
+    S.CREATING: ("Submitting", "blue", ":material/send:"),
+    S.GENERATING: ("Generating", "blue", ":material/autorenew:"),
+    S.TRANSFERRING: ("Saving", "violet", ":material/download:"),
+    S.COMPLETED: ("Completed", "green", ":material/check_circle:"),
+    S.FAILED: ("Failed", "red", ":material/error:"),
+    S.CANCELLED: ("Cancelled", "gray", ":material/block:"),
 }
 
 
@@ -62,10 +67,17 @@ def retry_video(runtime: Runtime, workspace: Workspace, video_id: str) -> None:
 def progress_text(video: TrackedVideo) -> str:
     """What a video waiting or in the making is doing: the provider's note where it gives one (fal gives
     no percentage, so none is made up), with the percentage once there is one."""
-    if video.status is VideoStatus.QUEUED:
+    if video.status is S.QUEUED:
         return "Waiting for its turn: its provider is making as many videos at once as it may"
-    doing = video.status_note or "Generating"
+    doing = video.status_note or DOING.get(video.status, "Generating")
     return f"{doing}: {video.progress}%" if video.progress else doing
+
+
+DOING = {
+    S.CLAIMED: "Starting",
+    S.CREATING: "Sending it to the provider",
+    S.TRANSFERRING: "Saving the finished video",
+}
 
 
 def video_card(
@@ -81,7 +93,7 @@ def video_card(
         st.markdown(f"{badge_markup(video.status)} **{plain(video.title)}**")
         label = runtime.model_label(video.model)
         st.caption(plain(f"{label} · {video.size} · {video.seconds} s · {elapsed(video)}"))
-        if video.status is VideoStatus.COMPLETED and video.storage_path:
+        if video.status is S.COMPLETED and video.storage_path:
             path = video.storage_path
             width, height = parse_size(video.size)
             try:  # a portrait player at full column width would fill a phone screen
@@ -103,8 +115,11 @@ def video_card(
                 icon=":material/download:",
                 key=f"download-{key}-{video.id}",
             )
-        elif video.status is VideoStatus.FAILED:
-            st.error(plain(video.error or "Failed for an unknown reason."), icon=":material/error:")
+        elif video.status in (S.FAILED, S.CANCELLED):
+            if video.status is S.FAILED:
+                st.error(plain(video.error or "Failed for an unknown reason."), icon=":material/error:")
+            else:
+                st.info(plain(video.error or "Cancelled."), icon=":material/block:")
             buttons = st.container(horizontal=True)
             buttons.button(
                 "Retry",
@@ -132,7 +147,7 @@ def video_grid(
     """Cards in rows (not in columns filled one after another): a phone stacks the columns, and the
     order must stay newest first."""
     workspace.files.prefetch_media_sources(
-        [v.storage_path for v in videos if v.status is VideoStatus.COMPLETED and v.storage_path]
+        [v.storage_path for v in videos if v.status is S.COMPLETED and v.storage_path]
     )
     for start in range(0, len(videos), per_row):
         for column, video in zip(st.columns(per_row), videos[start : start + per_row], strict=False):

@@ -25,10 +25,10 @@ def summary(videos: Sequence[TrackedVideo], catalogue: Mapping[str, ModelSpec]) 
     """Overall progress, counts per status ("2 of 3 finished") and the run's list price."""
     counts = {status: sum(v.status is status for v in videos) for status in VideoStatus}
     overall = sum(100 if v.is_final else v.progress for v in videos) / max(1, len(videos))
-    done = counts[VideoStatus.COMPLETED] + counts[VideoStatus.FAILED]
+    done = sum(v.is_final for v in videos)
     st.progress(overall / 100, text=f"{done} of {len(videos)} finished")
-    # one line of badges: four metrics would stack into a screenful on a phone
-    line = " ".join(f"{badge_markup(status, counts[status])}" for status in VideoStatus)
+    # one line of badges, of the states some video is in: metrics would stack into a screenful on a phone
+    line = " ".join(f"{badge_markup(status, count)}" for status, count in counts.items() if count)
     if (cost := run_cost(catalogue, videos)) is not None:
         line += f" &nbsp; :material/payments: ${cost:.2f} at list price"
     st.markdown(line)

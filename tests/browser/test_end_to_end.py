@@ -74,7 +74,8 @@ CARD_STATE = """card => {
 
 def follow_until_completed(page: Page, card: Locator, within: float = FINISH_SECONDS) -> list[str]:
     """Watch one card while its fragment refreshes it; return the states seen, such as
-    ["Processing 0%", "Processing 64%", "Completed"]. Read in one step: a tick may replace the card."""
+    ["Starting", "Generating 0%", "Generating 64%", "Saving", "Completed"]. Read in one step: a tick
+    may replace the card."""
     seen: list[str] = []
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -107,8 +108,10 @@ def test_create_download_variations_and_library(
 
     states = follow_until_completed(page, card)
     print(f"single video states: {states}")
-    in_flight = [s for s in states if s.startswith(("Queued", "Processing"))]
-    assert in_flight, f"never saw the video queued or processing before it completed: {states}"
+    in_flight = [
+        s for s in states if s.startswith(("Queued", "Starting", "Submitting", "Generating", "Saving"))
+    ]
+    assert in_flight, f"never saw the video queued or at work before it completed: {states}"
     assert percentages(states) == sorted(percentages(states)), f"progress went backwards: {states}"
     assert count_videos(streamlit_app) == 1, (
         "the double click recorded more than one video (two callbacks of one session ran at once)"

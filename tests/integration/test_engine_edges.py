@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import mimio_core.local_server.service as service_module
-from mimio_core.domain import VideoStatus
+from mimio_core.domain import FailureKind, VideoStatus
 from mimio_core.local_server.app import create_app
 from mimio_core.local_server.runner import _is_loopback
 from mimio_core.local_server.service import LocalVideoService, NewJob
@@ -23,13 +23,13 @@ from tests.integration.test_pipeline import valid
 def test_a_create_whose_answer_was_lost_fails_instead_of_billing_twice(harness: Harness) -> None:
     first = harness.engine()
     (video,) = first.submit([valid(prompt="lost in transit", seconds=4)])
-    first.store.claim_queued(first.owner, 3, 0.01)
-    first.store.mark_creating([video.id], first.owner)  # ... and then the process died
+    first.store.claim(first.owner, 3, 0.01)
+    first.store.creating(video.id, first.owner)  # ... and then the process died
     time.sleep(0.05)
     second = harness.engine()
     second.tick()
     done = second.store.get_video(video.id)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.UNKNOWN_START)
     assert done.error == (
         "The app stopped while the provider was starting this video, so it is unknown whether it started. "
         "Retry creates it again."
@@ -53,7 +53,11 @@ def test_cancel_while_the_create_call_is_out_deletes_the_new_provider_job(
     (video,) = engine.submit([valid(prompt="changed my mind", seconds=4)])
     assert calling.wait(10)
     cancelled = engine.cancel(video.id, video.user_id)
-    assert cancelled.status is VideoStatus.FAILED and cancelled.error == "Cancelled."
+    assert (cancelled.status, cancelled.error, cancelled.failure_kind) == (
+        VideoStatus.CANCELLED,
+        "Cancelled.",
+        None,
+    )
     release.set()
     deadline = time.monotonic() + 10
     while harness.stats()["requests"].get("delete") != 1:
@@ -186,7 +190,7 @@ def test_an_unexpected_error_while_storing_fails_the_video_instead_of_fetching_i
     monkeypatch.setattr(engine.files, "put_file", broken)
     (video,) = engine.submit([valid(prompt="a broken shelf", seconds=4)])
     (done,) = engine.wait([video.id], timeout=60)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.INTERNAL)
     assert done.error == (
         f"Storing the video failed (RuntimeError: backend bug). The generated video {done.external_video_id} "
         "is kept: Retry fetches it without generating again."

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mimio_core.config import Settings
-from mimio_core.domain import ReferenceUpload, VideoStatus
+from mimio_core.domain import FailureKind, ReferenceUpload, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.providers.fal import FalProvider
 from mimio_core.submission import as_variations
@@ -129,6 +129,7 @@ def test_a_content_policy_refusal_fails_the_video_plainly_and_is_not_sent_again(
     (done,) = engine.wait([video.id], timeout=30)
     (item,) = [content_policy_item("prompt", "a forbidden scene")]
     assert (done.status, done.error) == (F, f"Refused by fal's content policy: {item['msg']}")
+    assert done.failure_kind is FailureKind.REFUSED
     assert len(fal.submissions) == 1 and sum(fal.downloads.values()) == 0
 
 
@@ -192,7 +193,10 @@ def test_cancelling_a_video_in_flight_cancels_its_fal_request(engine: Engine, fa
     (video,) = engine.submit([kling()])
     wait_for(lambda: (engine.store.get_video(video.id) or video).external_video_id, 30, "the fal request")
     cancelled = engine.cancel(video.id, video.user_id)
-    assert cancelled is not None and (cancelled.status, cancelled.error) == (F, "Cancelled.")
+    assert cancelled is not None and (cancelled.status, cancelled.error) == (
+        VideoStatus.CANCELLED,
+        "Cancelled.",
+    )
     (sent,) = fal.submissions
     assert fal.cancels[sent.request_id] == 1 and fal.state(sent.request_id) == "COMPLETED"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from mimio_core.domain import VideoStatus
+from mimio_core.domain import FailureKind, VideoStatus
 from mimio_core.local_server.runner import start_in_thread
 from tests.conftest import Harness
 from tests.integration.test_pipeline import valid
@@ -36,7 +36,7 @@ def test_job_ending_error_fails_with_the_providers_message(harness: Harness) -> 
     engine = harness.engine().start()
     (video,) = engine.submit([valid(prompt="a doomed scene", seconds=4)])
     (done,) = engine.wait([video.id], timeout=30)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.PROVIDER_FAILED)
     assert done.error == "GPU fell over"
     assert done.external_video_id  # kept for reference
 
@@ -48,7 +48,7 @@ def test_refused_create_fails_with_the_servers_detail(harness: Harness) -> None:
     engine = harness.engine().start()
     (video,) = engine.submit([valid(prompt="something forbidden", seconds=4)])
     (done,) = engine.wait([video.id], timeout=30)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.REFUSED)
     assert done.error == "The provider refused the video: content policy"
     assert done.external_video_id is None
 
@@ -87,9 +87,10 @@ def test_unreachable_provider_keeps_the_video_until_its_timeout_then_says_why(ha
     (video,) = engine.submit([valid(prompt="nobody home", seconds=4)])
     engine.start()
     time.sleep(0.8)
-    assert engine.store.get_video(video.id).status is VideoStatus.PROCESSING  # still waiting
+    waiting = engine.store.get_video(video.id)
+    assert waiting.status is VideoStatus.CLAIMED and waiting.status_note.startswith("Not started yet")
     (done,) = engine.wait([video.id], timeout=30)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.NOT_STARTED)
     assert done.error.startswith(
         "Could not start the video within 1.5 seconds: Mimio video API unreachable: ConnectError"
     )
@@ -102,8 +103,11 @@ def test_create_that_may_have_started_is_not_sent_again(harness: Harness) -> Non
     engine = harness.engine().start()
     (video,) = engine.submit([valid(prompt="maybe started", seconds=4)])
     (done,) = engine.wait([video.id], timeout=30)
-    assert done.status is VideoStatus.FAILED
-    assert done.error == "Could not start the video: Mimio video API failed: injected fault"
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.UNKNOWN_START)
+    assert done.error == (
+        "Could not start the video: Mimio video API failed: injected fault. "
+        "The provider may have started it; Retry creates it again."
+    )
     assert harness.stats()["requests"]["create"] == 1
 
 
@@ -112,7 +116,7 @@ def test_job_that_never_finishes_times_out_keeping_the_provider_id(harness: Harn
     engine = harness.engine(timeout=1.0).start()
     (video,) = engine.submit([valid(prompt="render forever", seconds=4)])
     (done,) = engine.wait([video.id], timeout=30)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.TIMED_OUT)
     assert done.error == (
         f"Timed out after 1 seconds waiting for the provider. Its job {done.external_video_id} is kept: "
         "Retry checks it again."
@@ -132,7 +136,7 @@ def test_retry_after_timeout_recovers_the_same_job_without_a_new_generation(
         assert timed_out.status is VideoStatus.FAILED and timed_out.error.startswith("Timed out")
         engine.settings = engine.settings.replace(timeout=60)
         retried = engine.retry(video.id, video.user_id)
-        assert retried is not None and retried.status is VideoStatus.PROCESSING
+        assert retried is not None and retried.status is VideoStatus.GENERATING
         (done,) = engine.wait([video.id], timeout=30)
         assert done.status is VideoStatus.COMPLETED and done.error is None
         assert done.external_video_id == timed_out.external_video_id
@@ -176,7 +180,7 @@ def test_download_that_keeps_failing_fails_then_retry_fetches_without_generating
     engine = harness.engine().start()
     (video,) = engine.submit([valid(prompt="stubborn download", seconds=4)])
     (failed,) = engine.wait([video.id], timeout=60)
-    assert failed.status is VideoStatus.FAILED
+    assert (failed.status, failed.failure_kind) == (VideoStatus.FAILED, FailureKind.TRANSFER_FAILED)
     assert failed.error.startswith("Download or storage failed 5 times")
     assert f"The generated video {failed.external_video_id} is kept" in failed.error
     harness.clear_faults()
@@ -191,11 +195,12 @@ def test_cancel_a_queued_video(harness: Harness) -> None:
     engine = harness.engine()
     (video,) = engine.submit([valid(prompt="never mind", seconds=4)])
     cancelled = engine.cancel(video.id, video.user_id)
-    assert (
-        cancelled is not None and cancelled.status is VideoStatus.FAILED and cancelled.error == "Cancelled."
+    assert cancelled is not None and (cancelled.status, cancelled.error) == (
+        VideoStatus.CANCELLED,
+        "Cancelled.",
     )
     engine.tick()
-    assert engine.store.get_video(video.id).status is VideoStatus.FAILED
+    assert engine.store.get_video(video.id).status is VideoStatus.CANCELLED
     assert "create" not in harness.stats()["requests"]
 
 
@@ -204,7 +209,7 @@ def test_a_download_that_is_not_a_video_fails_with_what_was_sent(harness: Harnes
     engine = harness.engine().start()
     (video,) = engine.submit([valid(prompt="garbled transfer", seconds=4)])
     (done,) = engine.wait([video.id], timeout=60)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.TRANSFER_FAILED)
     assert done.error.startswith(
         "The provider's video could not be fetched: the provider's download is HTML document"
     )

@@ -147,7 +147,7 @@ def test_a_long_fal_batch_does_not_hold_up_a_local_preview(
         (done,) = running.engine.wait([videos[-1].id], timeout=60)
         assert done.status is VideoStatus.COMPLETED, done.error
         fal_videos = running.store.get_videos([v.id for v in videos[:4]])
-        assert sorted(v.status.value for v in fal_videos) == ["processing", "processing", "queued", "queued"]
+        assert sorted(v.status.value for v in fal_videos) == ["generating", "generating", "queued", "queued"]
         assert len(fal.submissions) == 2  # fal's own two slots
     finally:
         running.close()

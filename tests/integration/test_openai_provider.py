@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from mimio_core.domain import ReferenceUpload, TrackedVideo, VideoStatus
+from mimio_core.domain import FailureKind, ReferenceUpload, TrackedVideo, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.local_server.runner import start_in_thread
 from mimio_core.providers.base import Health, JobRequest
@@ -109,7 +109,7 @@ def test_a_policy_failure_is_final_and_not_retried(harness: Harness) -> None:
     engine = harness.engine(api="openai", poll_interval=0.1).start()
     (video,) = engine.submit([valid(prompt="something forbidden", seconds=4)])
     (done,) = engine.wait([video.id], timeout=30)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.REFUSED)  # edit, then retry
     assert done.error == "Refused by the provider's content policy (moderation_blocked): Blocked."
     engine.tick()
     assert engine.store.get_video(video.id).status is VideoStatus.FAILED
@@ -221,7 +221,7 @@ def test_a_cancel_that_cannot_stop_the_job_says_it_may_still_be_billed(
     (video,) = engine.submit([valid(prompt="forever rendering", seconds=4)])
     job = started(engine, video.id).external_video_id
     cancelled = engine.cancel(video.id, video.user_id)
-    assert (cancelled.status, cancelled.error) == (VideoStatus.FAILED, "Cancelled." + note.format(job=job))
+    assert (cancelled.status, cancelled.error) == (VideoStatus.CANCELLED, "Cancelled." + note.format(job=job))
     assert harness.stats()["requests"]["delete"] == (fault or {"times": 1})["times"]
     polls = harness.stats()["requests"].get("status", 0)
     retried = engine.retry(video.id, video.user_id)  # a cancelled video is made again, its job not asked

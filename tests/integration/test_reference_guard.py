@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from mimio_core.domain import VideoStatus
+from mimio_core.domain import FailureKind, VideoStatus
 from mimio_core.store.base import NewVideo, reference_key, video_key
 from tests.conftest import Harness
 from tests.media import png_bytes
@@ -61,7 +61,7 @@ def test_a_reference_that_is_not_the_owners_upload_is_never_read_or_sent(
     video_id = record(harness, engine, keys[path])
     engine.start()
     (done,) = engine.wait([video_id], timeout=30)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.INVALID)
     assert done.error == f"This video cannot be made: its reference {keys[path]!r} {why}."
     assert not {"create", "create-batch", "create-variations"} & set(harness.stats()["requests"])
     assert engine.files.exists(alice_reference)  # nothing of Alice's was touched
@@ -84,7 +84,7 @@ def test_an_oversized_reference_is_refused_without_reading_it_whole(harness: Har
     video_id = record(harness, engine, key)
     engine.start()
     (done,) = engine.wait([video_id], timeout=30)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.INVALID)
     assert done.error == "This video cannot be made: its reference is larger than 1 MB."
     assert sum(read) <= 2 * 1024 * 1024 < len(big)  # stopped just past the limit
     assert not {"create", "create-batch"} & set(harness.stats()["requests"])
@@ -98,7 +98,7 @@ def test_a_reference_that_is_not_media_is_refused(harness: Harness) -> None:
     video_id = record(harness, engine, key)
     engine.start()
     (done,) = engine.wait([video_id], timeout=30)
-    assert done.status is VideoStatus.FAILED
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.INVALID)
     assert done.error == "This video cannot be made: its reference is ASCII text, not an image or a video."
     assert not {"create", "create-batch"} & set(harness.stats()["requests"])
 

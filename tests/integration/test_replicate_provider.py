@@ -170,7 +170,10 @@ def test_cancelling_a_video_cancels_its_prediction(engine: Engine, replicate: Re
     (video,) = engine.submit([kling()])
     wait_for(lambda: (engine.store.get_video(video.id) or video).external_video_id, 30, "the prediction")
     cancelled = engine.cancel(video.id, video.user_id)
-    assert cancelled is not None and (cancelled.status, cancelled.error) == (F, "Cancelled.")
+    assert cancelled is not None and (cancelled.status, cancelled.error) == (
+        VideoStatus.CANCELLED,
+        "Cancelled.",
+    )
     assert replicate.cancels == 1
     assert replicate.prediction(cancelled.external_video_id or "")["status"] == "canceled"
 

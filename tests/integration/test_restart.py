@@ -54,7 +54,7 @@ def kill_mid_run_then_resume(data_dir: Path, ids: list[str], resume_within: floa
         wait_for(lambda: all(v.external_video_id for v in store.get_videos(ids)), 30, "the provider jobs")
     finally:
         kill(first)
-    assert all(v.status is VideoStatus.PROCESSING for v in store.get_videos(ids))
+    assert all(v.status is VideoStatus.GENERATING for v in store.get_videos(ids))
     second = worker(data_dir, **env)
     try:
         wait_for(lambda: all(v.is_final for v in store.get_videos(ids)), resume_within, "the resumed videos")

@@ -10,13 +10,14 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from mimio_core.domain import VideoStatus
+from mimio_core.domain import ACTIVE_STATES, FailureKind, VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, video_key
 from mimio_core.store.supabase import (
     SupabaseError,
@@ -29,7 +30,7 @@ from tests.supabase.conftest import ANON_KEY, SERVICE_KEY, URL, USER_A, user_cli
 from tests.supabase.tokens import jwt_claims, mint_jwt
 from tests.supabase.transport import Seen, StreamingMockTransport
 
-Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
+Q, F, X = VideoStatus.QUEUED, VideoStatus.FAILED, VideoStatus.CANCELLED
 A = str(USER_A)
 VIDEO = "11111111-1111-4111-8111-111111111111"
 MB = 1 << 20
@@ -94,6 +95,7 @@ def video_row(**changes: object) -> dict[str, object]:
         "create_started_at": None,
         "completed_at": None,
         "status_note": None,
+        "failure_kind": None,
     }
     return {**row, **changes}
 
@@ -107,13 +109,15 @@ def new_video(user_id: str = A, **changes: object) -> NewVideo:
 
 
 def test_table_calls_carry_the_anon_key_and_the_users_jwt(alice, recorder):
-    alice.list_videos(A, VideoFilter(status=Q, model="sora-2", search="a,b)"), limit=20, offset=40)
+    alice.list_videos(
+        A, VideoFilter(states=ACTIVE_STATES, model="sora-2", search="a,b)"), limit=20, offset=40
+    )
     [seen] = recorder.seen
     assert (seen.method, seen.path) == ("GET", "/rest/v1/videos")
     assert seen.params == [
         ("select", "*"),
         ("user_id", f"eq.{A}"),
-        ("status", "eq.queued"),
+        ("status", "in.(claimed,creating,generating,transferring)"),
         ("model", "eq.sora-2"),
         ("or", f"({search_condition('a,b)')})"),
         ("order", "created_at.desc,id.desc"),
@@ -141,32 +145,52 @@ def test_counting_is_a_head_request_with_an_exact_count(alice, recorder):
     assert ("select", "id") in seen.params
 
 
-def test_a_transition_is_a_conditional_patch_returning_the_row(service, recorder):
-    assert service.transition(VIDEO, P, F, owner="engine-1", error="timed out") is None  # [] = lost race
+def test_a_change_of_state_is_a_conditional_patch_returning_the_row(service, recorder):
+    lost_race = service.failed(VIDEO, "engine-1", FailureKind.TIMED_OUT, "timed out")
+    assert lost_race is None  # [] = another engine, a cancel or a delete got there first
     [seen] = recorder.seen
     assert (seen.method, seen.path, seen.headers["prefer"]) == (
         "PATCH",
         "/rest/v1/videos",
         "return=representation",
     )
-    assert seen.params == [("id", f"eq.{VIDEO}"), ("status", "eq.processing"), ("lease_owner", "eq.engine-1")]
+    assert seen.params == [
+        ("id", f"eq.{VIDEO}"),
+        ("status", "in.(claimed,creating,generating,transferring)"),
+        ("lease_owner", "eq.engine-1"),
+    ]
     assert json.loads(seen.body) == {
         "error": "timed out",
+        "failure_kind": "timed_out",
         "status": "failed",
         "status_note": None,  # every change of status clears the provider's note
         "lease_owner": None,
         "lease_expires_at": None,
     }
-    recorder.answer = lambda request: httpx.Response(200, json=[video_row(status="failed")])
-    assert service.transition(VIDEO, Q, F, error="cancelled").status is F
-    assert recorder.seen[-1].params == [("id", f"eq.{VIDEO}"), ("status", "eq.queued")]
+    recorder.answer = lambda request: httpx.Response(200, json=[video_row(status="cancelled")])
+    assert service.cancelled(VIDEO, "Cancelled.").status is X
+    assert recorder.seen[-1].params == [
+        ("id", f"eq.{VIDEO}"),
+        ("status", "in.(claimed,creating,generating,queued,transferring)"),
+    ]
+
+
+def test_a_recovered_video_gets_a_real_timestamp(service, recorder):
+    """PostgreSQL refuses a number where a timestamp goes (it once got `time.time()`)."""
+    service.recover(VIDEO)
+    [seen] = recorder.seen
+    body = json.loads(seen.body)
+    assert (body["status"], body["error"], body["failure_kind"]) == ("generating", None, None)
+    started = datetime.fromisoformat(body["started_at"])
+    assert started.tzinfo is not None and abs((datetime.now(UTC) - started).total_seconds()) < 60
+    assert seen.params == [("id", f"eq.{VIDEO}"), ("status", "in.(failed)")]
 
 
 def test_the_engines_atomic_steps_are_function_calls(service, recorder):
-    service.claim_queued("engine-1", capacity=3, lease_seconds=30)
-    service.hold_leases("engine-1", lease_seconds=30)
+    service.claim("engine-1", capacity=3, lease_seconds=30)
+    service.heartbeat("engine-1", lease_seconds=30)
     recorder.answer = lambda request: httpx.Response(200, json=True)
-    assert service.update_progress(VIDEO, "engine-1", 40, None) is True
+    assert service.progress(VIDEO, "engine-1", 40) is True
     calls = [(seen.method, seen.path, json.loads(seen.body)) for seen in recorder.seen]
     assert calls == [
         (
@@ -556,3 +580,22 @@ def test_a_page_of_sources_is_signed_in_one_request_and_then_reused(http, record
     )
     with pytest.raises(FileNotFoundError):
         files.media_source(keys[1])  # the missing one is reported when asked for
+
+
+def test_a_project_without_this_versions_migration_is_named_as_such(service, recorder):
+    """PostgREST's answer when a column the migration adds is missing (seen on a project that had not
+    applied `explicit_states`): the message says what to do, not only what broke."""
+    body = {
+        "code": "PGRST204",
+        "details": None,
+        "hint": None,
+        "message": "Could not find the 'failure_kind' column of 'videos' in the schema cache",
+    }
+    recorder.answer = lambda request: httpx.Response(400, json=body)
+    with pytest.raises(SupabaseError) as caught:
+        service.failed(VIDEO, "engine-1", FailureKind.INTERNAL, "boom")
+    assert str(caught.value) == (
+        f"Could not move video {VIDEO} to failed: Could not find the 'failure_kind' column of 'videos' "
+        "in the schema cache [PGRST204] This Supabase project lacks a migration of this version of Mimio: "
+        "apply every file of supabase/migrations/ (README, Upgrading), then restart."
+    )

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from mimio_core.config import load_settings
-from mimio_core.domain import VideoStatus
+from mimio_core.domain import QueueShare, VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, video_key
 from mimio_core.supabase_project import SupabaseProject
 
+LIVE_MODEL = "mimio-live-test"  # no real video has it, so the test's claim takes its own video only
 NEEDED = (
     "SUPABASE_URL",
     "SUPABASE_ANON_KEY",
@@ -58,7 +59,7 @@ def test_a_signed_in_user_and_the_engine_on_a_real_project(env, tmp_path: Path):
         with pytest.raises(ProjectError, match="You already have a project named"):
             user.create_project(user_id, name)
         [recorded] = user.insert_videos(
-            [NewVideo(video_id, user_id, "Live test", "a red fox", "sora-2", "1280x720", 4, project.id)]
+            [NewVideo(video_id, user_id, "Live test", "a red fox", LIVE_MODEL, "1280x720", 4, project.id)]
         )
         assert (recorded.status, recorded.user_id, recorded.project_id) == (
             VideoStatus.QUEUED,
@@ -76,8 +77,14 @@ def test_a_signed_in_user_and_the_engine_on_a_real_project(env, tmp_path: Path):
         assert supabase.http.get(files.media_source(key)).content == source.read_bytes()
 
         # the engine (service role) finishes it; the user sees the result
-        assert engine.transition(video_id, VideoStatus.QUEUED, VideoStatus.PROCESSING) is not None
-        done = engine.transition(video_id, VideoStatus.PROCESSING, VideoStatus.COMPLETED, storage_path=key)
+        owner = "live-test-engine"
+        # a model only this test records: the claim takes this video and nobody else's
+        claimed = engine.claim(owner, capacity=1, lease_seconds=60, share=QueueShare(frozenset({LIVE_MODEL})))
+        assert [v.id for v in claimed] == [video_id]
+        engine.creating(video_id, owner)
+        engine.started(video_id, owner, "live-test-job")
+        engine.transferring(video_id, owner)
+        done = engine.completed(video_id, owner, key, None)
         assert (done.status, done.progress) == (VideoStatus.COMPLETED, 100)
         assert user.get_video(video_id).storage_path == key
     finally:

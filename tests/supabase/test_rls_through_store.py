@@ -9,14 +9,32 @@ import uuid
 
 import pytest
 
-from mimio_core.domain import VideoStatus
+from mimio_core.domain import FailureKind, TrackedVideo, VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, Usage, VideoFilter
 from mimio_core.store.supabase import SupabaseError, SupabaseStore, supabase_client
 from tests.supabase.conftest import ANON_KEY, URL, USER_A, USER_B
 
 pytestmark = pytest.mark.service
 
-Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
+Q, CL, G, C, F = (
+    VideoStatus.QUEUED,
+    VideoStatus.CLAIMED,
+    VideoStatus.GENERATING,
+    VideoStatus.COMPLETED,
+    VideoStatus.FAILED,
+)
+
+
+def complete(store: SupabaseStore, video_id: str, owner: str, job: str = "job") -> TrackedVideo | None:
+    """A claimed video through its provider job to a stored file, as the engine moves it."""
+    store.creating(video_id, owner)
+    store.started(video_id, owner, job)
+    store.transferring(video_id, owner)
+    record = store.get_video(video_id)
+    assert record is not None
+    return store.completed(video_id, owner, f"{record.user_id}/{video_id}.mp4", None)
+
+
 A, B = str(USER_A), str(USER_B)
 
 
@@ -73,20 +91,18 @@ def test_a_user_cannot_see_or_change_another_users_videos(alice, bob):
     bob.delete_video(mine.id)  # RLS filters it out: nothing deleted, no error
     assert alice.get_video(mine.id) == mine
     with pytest.raises(SupabaseError, match=r"permission denied for table videos \[42501\]$"):
-        bob.transition(mine.id, Q, F, error="not yours")
+        bob.cancelled(mine.id, "not yours")
     assert alice.get_video(mine.id).status is Q
 
 
 def test_a_user_cannot_move_even_own_videos_through_the_lifecycle(alice):
     [mine] = alice.insert_videos([new_video(A)])
-    with pytest.raises(
-        SupabaseError, match=r"^Could not move video .* from queued to failed: permission denied"
-    ):
-        alice.transition(mine.id, Q, F, error="cancelled")
+    with pytest.raises(SupabaseError, match=r"^Could not move video .* to cancelled: permission denied"):
+        alice.cancelled(mine.id, "Cancelled.")
     for call in (
-        lambda: alice.claim_queued("engine", capacity=3, lease_seconds=30),
-        lambda: alice.hold_leases("engine", lease_seconds=30),
-        lambda: alice.update_progress(mine.id, "engine", 50, None),
+        lambda: alice.claim("engine", capacity=3, lease_seconds=30),
+        lambda: alice.heartbeat("engine", lease_seconds=30),
+        lambda: alice.progress(mine.id, "engine", 50),
     ):
         with pytest.raises(SupabaseError, match=r"permission denied for function"):
             call()
@@ -123,11 +139,9 @@ def test_counts_and_usage_of_a_user_come_from_the_functions_under_rls(alice, bob
     ads = alice.create_project(A, "Ads")
     mine = alice.insert_videos([new_video(A, ads.id), new_video(A, ads.id, seconds=8), new_video(A)])
     theirs = bob.insert_videos([new_video(B, bob.create_project(B, "Other").id)])
-    service_store.claim_queued("engine", capacity=10, lease_seconds=30)
+    service_store.claim("engine", capacity=10, lease_seconds=30)
     for video in [*mine, *theirs]:
-        service_store.transition(
-            video.id, P, C, owner="engine", storage_path=f"{video.user_id}/{video.id}.mp4"
-        )
+        complete(service_store, video.id, "engine")
     assert alice.project_video_counts(A) == {ads.id: 2}
     assert sorted(alice.usage(A), key=str) == sorted(
         [Usage(ads.id, "sora-2", "1280x720", 2, 12), Usage(None, "sora-2", "1280x720", 1, 4)], key=str
@@ -139,16 +153,19 @@ def test_counts_and_usage_of_a_user_come_from_the_functions_under_rls(alice, bob
 def test_the_service_store_claims_holds_and_transitions_users_videos(alice, bob, service_store):
     [a_video] = alice.insert_videos([new_video(A)])
     [b_video] = bob.insert_videos([new_video(B)])
-    claimed = service_store.claim_queued("engine", capacity=5, lease_seconds=30)
-    assert [v.id for v in claimed] == [a_video.id, b_video.id]
-    assert service_store.update_progress(a_video.id, "engine", 40, "job-1") is True
-    assert [v.id for v in service_store.hold_leases("engine", lease_seconds=30)] == [a_video.id, b_video.id]
-    done = service_store.transition(a_video.id, P, C, owner="engine", storage_path=f"{A}/{a_video.id}.mp4")
+    claimed = service_store.claim("engine", capacity=5, lease_seconds=30)
+    assert [(v.id, v.status) for v in claimed] == [(a_video.id, CL), (b_video.id, CL)]
+    service_store.creating(a_video.id, "engine")
+    assert service_store.started(a_video.id, "engine", "job-1").status is G
+    assert service_store.progress(a_video.id, "engine", 40) is True
+    assert [v.id for v in service_store.heartbeat("engine", lease_seconds=30)] == [a_video.id, b_video.id]
+    service_store.transferring(a_video.id, "engine")
+    done = service_store.completed(a_video.id, "engine", f"{A}/{a_video.id}.mp4", None)
     assert (done.status, done.progress, done.external_video_id) == (C, 100, "job-1")
     seen_by_alice = alice.get_video(a_video.id)
     assert (seen_by_alice.status, seen_by_alice.storage_path) == (C, f"{A}/{a_video.id}.mp4")
-    assert service_store.transition(b_video.id, P, F, owner="someone-else", error="no") is None
-    assert bob.get_video(b_video.id).status is P
+    assert service_store.failed(b_video.id, "someone-else", FailureKind.INTERNAL, "no") is None
+    assert bob.get_video(b_video.id).status is CL
 
 
 def test_the_anon_key_alone_gets_nothing(http, alice):

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mimio_core.domain import ReferenceUpload, VideoRequest, VideoStatus
+from mimio_core.domain import FailureKind, ReferenceUpload, VideoRequest, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.store.base import thumbnail_key, video_key
@@ -187,14 +187,23 @@ def test_storage_refusing_the_video_ends_it_clearly_and_a_bad_minute_is_retried(
             [video] = engine.submit([request], user_id=A)
             [done] = engine.wait([video.id], timeout=60)
             stored = done.storage_path is not None and files.exists(done.storage_path)
+            if outcome == "too large":  # Retry fetches the kept job again, on PostgreSQL too (it once
+                retried = engine.retry(video.id, A)  # sent a float where a timestamp goes)
+                [again] = engine.wait([video.id], timeout=60)
+                stored_again = again.storage_path is not None and files.exists(again.storage_path)
         finally:
             engine.stop()
             provider.close()
-    assert len(mp4_uploads) == uploads
     if outcome == "completed":
-        assert done.status is VideoStatus.COMPLETED and stored
+        assert done.status is VideoStatus.COMPLETED and stored and len(mp4_uploads) == uploads
         return
-    assert done.status is VideoStatus.FAILED and done.storage_path is None
+    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.STORAGE_REFUSED)
+    assert done.storage_path is None
+    assert retried is not None and retried.status is VideoStatus.GENERATING
+    assert (again.status, again.external_video_id) == (VideoStatus.COMPLETED, done.external_video_id)
+    assert stored_again and len(mp4_uploads) == uploads + 1  # the second upload was accepted
+    creates = httpx.get(f"{server.url}/_admin/stats").json()["requests"]["create"]
+    assert creates == 1  # fetched again, not generated again
     assert done.error == (
         f"Supabase Storage refused '{A}/{video.id}.mp4' as too large (The object exceeded the maximum "
         "allowed size): raise the file size limit of the bucket or the project (Supabase Free allows 50 MB). "

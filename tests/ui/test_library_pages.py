@@ -74,7 +74,7 @@ def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime, api_serve
     assert "3 videos · page 1 of 1" in said
     assert "The provider refused the video: content policy" in said  # one item of a create-batch
     assert [b.label for b in app.get("download_button")] == ["Download", "Download"]
-    app.selectbox(key="videos-status").set_value(VideoStatus.FAILED).run()
+    app.selectbox(key="videos-status").set_value("failed").run()
     assert "1 video · page 1 of 1" in texts(app)
     app.selectbox(key="videos-status").set_value("").run()
     app.text_input(key="videos-search").input("lake").run()
@@ -100,7 +100,7 @@ def test_retry_a_failed_video_from_the_library(
     api_server.service.faults.clear()
     app.switch_page("app_pages/my_videos.py").run()
     app.button(key=f"retry-library-{failed.id}").click().run()
-    assert runtime.store.get_video(failed.id).status in (VideoStatus.QUEUED, VideoStatus.PROCESSING)
+    assert runtime.store.get_video(failed.id).status is not VideoStatus.FAILED
     (done,) = runtime.engine.wait([failed.id], timeout=60)
     assert done.status is VideoStatus.COMPLETED
 

@@ -12,6 +12,7 @@ import pytest
 from mimio_core.domain import CheckedReference, QueueShare
 from mimio_core.providers.base import (
     Health,
+    JobFailure,
     JobRequest,
     JobState,
     JobStatus,
@@ -162,20 +163,23 @@ def test_fal_errors_read_plainly_in_both_shapes() -> None:
             ]
         },
     )
-    assert fal_failure(policy) == "Refused by fal's content policy: The content could not be processed."
+    assert fal_failure(policy) == JobFailure(
+        "Refused by fal's content policy: The content could not be processed.", by_policy=True
+    )
     model = httpx.Response(
         422,
         json={
             "detail": [{"loc": ["body", "image_url"], "msg": "Image too large", "type": "image_too_large"}]
         },
     )
-    assert fal_failure(model) == "fal could not make the video: Image too large (image_too_large)"
+    assert fal_failure(model) == JobFailure("fal could not make the video: Image too large (image_too_large)")
     infra = httpx.Response(504, json={"detail": "Request timed out", "error_type": "request_timeout"})
-    assert fal_failure(infra) == "fal could not make the video: Request timed out (request_timeout)"
+    assert fal_failure(infra) == JobFailure(
+        "fal could not make the video: Request timed out (request_timeout)"
+    )
     bare = httpx.Response(500, text="<html>oops</html>", headers={"x-fal-error-type": "internal_error"})
-    assert (
-        fal_failure(bare)
-        == "fal could not make the video: the video provider answered HTTP 500 (internal_error)"
+    assert fal_failure(bare) == JobFailure(
+        "fal could not make the video: the video provider answered HTTP 500 (internal_error)"
     )
 
 

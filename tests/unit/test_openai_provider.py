@@ -13,9 +13,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from mimio_core.providers.base import Health, JobRequest, JobState, JobStatus, ProviderRefused
+from mimio_core.providers.base import Health, JobFailure, JobRequest, JobState, JobStatus, ProviderRefused
 from mimio_core.providers.http import MAX_UNWRAP_CHARS, error_detail, unwrap_error
-from mimio_core.providers.openai import OpenAIProvider, failure_message
+from mimio_core.providers.openai import OpenAIProvider, job_failure
 from mimio_core.providers.retry import RetryPolicy
 from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.transfer import StoredVideo, transfer_video
@@ -363,4 +363,4 @@ def test_a_refused_create_through_litellm_says_what_the_provider_refused(
     ids=["wrapped", "wrapped-policy", "numeric-code"],
 )
 def test_a_failed_jobs_wrapped_reason_is_unwrapped(error: dict, shown: str) -> None:
-    assert failure_message(error) == shown
+    assert job_failure(error) == JobFailure(shown, by_policy=shown.startswith("Refused"))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from mimio_core.domain import VideoStatus
+from mimio_core.domain import FailureKind, VideoStatus
 from mimio_core.providers.base import JobState, job_state
 from mimio_core.providers.retry import (
     RetryPolicy,
@@ -18,8 +18,18 @@ from mimio_core.providers.retry import (
 )
 from mimio_core.status import TRANSITIONS, InvalidTransition, require_transition
 
-Q, P, C, F = VideoStatus.QUEUED, VideoStatus.PROCESSING, VideoStatus.COMPLETED, VideoStatus.FAILED
-ALLOWED = {(Q, P), (Q, F), (P, C), (P, F), (F, Q), (F, P)}
+S = VideoStatus
+Q, CL, CR, G, T = S.QUEUED, S.CLAIMED, S.CREATING, S.GENERATING, S.TRANSFERRING
+C, F, X = S.COMPLETED, S.FAILED, S.CANCELLED
+ALLOWED = {
+    (Q, CL), (Q, X),
+    (CL, CR), (CL, F), (CL, X),
+    (CR, G), (CR, CL), (CR, F), (CR, X),
+    (G, T), (G, F), (G, X),
+    (T, C), (T, F), (T, X),
+    (F, Q), (F, G),
+    (X, Q),
+}  # fmt: skip
 ALL_PAIRS = [(a, b) for a in VideoStatus for b in VideoStatus]
 
 
@@ -53,8 +63,28 @@ def test_completed_to_queued_message():
         require_transition(C, Q)
 
 
-def test_final_statuses():
-    assert [s for s in VideoStatus if s.is_final] == [C, F]
+def test_final_and_active_states():
+    assert [s for s in VideoStatus if s.is_final] == [C, F, X]
+    assert [s for s in VideoStatus if s.is_active] == [CL, CR, G, T]
+
+
+def test_every_state_is_reachable_from_queued_and_every_unfinished_one_can_end():
+    reached, frontier = {Q}, [Q]
+    while frontier:
+        for target in TRANSITIONS[frontier.pop()] - reached:
+            reached.add(target)
+            frontier.append(target)
+    assert reached == set(VideoStatus)
+    assert all(TRANSITIONS[state] & {F, X} for state in VideoStatus if not state.is_final)
+
+
+def test_only_failures_that_keep_the_job_make_retry_fetch_it():
+    assert {kind for kind in FailureKind if kind.keeps_job} == {
+        FailureKind.TIMED_OUT,
+        FailureKind.TRANSFER_FAILED,
+        FailureKind.STORAGE_REFUSED,
+        FailureKind.INTERNAL,
+    }
 
 
 # --- provider status words -----------------------------------------------------------------------
