@@ -7,7 +7,13 @@ from mimio_core.providers.base import Health
 from mimio_core.ui.auth import account_menu, sign_in_page
 from mimio_core.ui.frame import run_page
 from mimio_core.ui.projects import active_project_selector
-from mimio_core.ui.runtime import provider_health, runtime_or_explain, user_session, workspace_or_explain
+from mimio_core.ui.runtime import (
+    provider_health,
+    runtime_or_explain,
+    user_session,
+    workers_notice,
+    workspace_or_explain,
+)
 from mimio_core.ui.text import plain
 
 st.set_page_config(page_title="Mimio", page_icon=":material/movie:", layout="wide")
@@ -39,7 +45,8 @@ with st.sidebar:
     else:
         account_menu(user_session(runtime), workspace.email)
     active_project_selector(workspace)
-    for name in runtime.provider.members:
+    workers_notice(runtime, workspace)
+    for name in runtime.provider.members if runtime.provider is not None else ():  # not with MIMIO_ENGINE=off
         description = runtime.describe(name)
         health = provider_health(runtime, name, description)
         st.caption(

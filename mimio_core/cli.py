@@ -23,15 +23,27 @@ from rich.table import Table
 from mimio_core.batch_file import BatchFileError, read_batch_file
 from mimio_core.catalogue import CatalogueError, ProviderKind, load_catalogue, route_models, stand_in_models
 from mimio_core.config import ConfigError, Settings, load_settings
-from mimio_core.domain import ACTIVE_STATES, LOCAL_USER_ID, TrackedVideo, VideoRequest, VideoStatus
+from mimio_core.domain import (
+    ACTIVE_STATES,
+    LOCAL_USER_ID,
+    TrackedVideo,
+    UserRequest,
+    VideoRequest,
+    VideoStatus,
+)
 from mimio_core.local_server.runner import serve_forever
 from mimio_core.logs import configure_logging
-from mimio_core.runtime import Runtime, open_runtime, open_storage
-from mimio_core.store.base import ProjectError, VideoFilter
+from mimio_core.runtime import Runtime, open_runtime, open_storage, worker_window
+from mimio_core.store.base import ProjectError, RequestRefused, VideoFilter
 from mimio_core.submission import as_variations
 from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+ASKS = {
+    UserRequest.RETRY: "try a failed or cancelled video again",
+    UserRequest.CANCEL: "stop a video that is queued or being made",
+    UserRequest.DELETE: "delete a video and its files",
+}
 ACTIVE = "active"  # `list --status active`: claimed, creating, generating or transferring
 MAX_PROBLEMS_SHOWN = 20  # a file of 100,000 bad rows must not print 100,000 lines
 
@@ -77,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--limit", type=int, default=50)
 
+    for request, what in ASKS.items():
+        asking = commands.add_parser(request.value, help=f"{what} (the app's engine or a worker does it)")
+        asking.add_argument("id", help="the video's id (`list` shows it)")
+        asking.add_argument("--json", action="store_true", help="print the video's record as JSON")
+
     commands.add_parser("worker", help="run the engine alone until interrupted")
 
     models = commands.add_parser("models", help="list the models the active providers offer")
@@ -96,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         err.print(f"[red]Configuration error:[/red] {exc}")
         return EXIT_BAD_INPUT
-    quiet_commands = ("create", "batch", "list")
+    quiet_commands = ("create", "batch", "list", *ASKS)
     _configure_logging(
         "INFO" if args.verbose else ("WARNING" if args.command in quiet_commands else settings.log_level)
     )
@@ -109,14 +126,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     if args.command == "list":
         return _list(settings, args)
+    if args.command in ASKS:
+        return _ask(settings, UserRequest(args.command), args)
     if args.command == "models":
         return _models(settings, args)
     try:
         if args.command == "serve-local":  # a stand-in for the APIs it speaks: it renders all their models
             catalogue = stand_in_models(load_catalogue(settings.catalogue_file))
         else:
-            runtime = open_runtime(settings, start_engine=not getattr(args, "no_wait", False))
-    except CatalogueError as exc:
+            # the CLI is an engine of its own (`worker` is nothing else), whatever MIMIO_ENGINE says
+            engine_settings = settings.replace(engine=True)
+            runtime = open_runtime(engine_settings, start_engine=not getattr(args, "no_wait", False))
+    except (CatalogueError, ConfigError) as exc:
         err.print(f"[red]Configuration error:[/red] {exc}")
         return EXIT_BAD_INPUT
     if args.command == "serve-local":
@@ -140,10 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _project_id(runtime: Runtime, name_or_id: str | None) -> str | None:
     if not name_or_id:
         return None
-    for project in runtime.store.list_projects(LOCAL_USER_ID):
+    for project in runtime.local_store.list_projects(LOCAL_USER_ID):
         if name_or_id in (project.id, project.name):
             return project.id
-    return runtime.store.create_project(LOCAL_USER_ID, name_or_id).id
+    return runtime.local_store.create_project(LOCAL_USER_ID, name_or_id).id
 
 
 def _create(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -181,7 +202,7 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
     except OSError as exc:
         err.print(f"[red]Nothing was submitted:[/red] cannot read {exc.filename}: {exc.strerror}")
         return EXIT_BAD_INPUT
-    videos = runtime.engine.submit([replace(request, project_id=project_id) for request in requests])
+    videos = runtime.own_engine.submit([replace(request, project_id=project_id) for request in requests])
     if args.no_wait:
         for video in videos:
             out.print(f"recorded {video.id}  {video.title}")
@@ -209,7 +230,7 @@ def _follow(runtime: Runtime, videos: list[TrackedVideo]) -> int:
                 status = video.status_note if video.status_note and not video.is_final else video.status.value
                 bars.update(tasks[video.id], completed=video.progress, status=status)
 
-        final = runtime.engine.wait([v.id for v in videos], on_change=show)
+        final = runtime.own_engine.wait([v.id for v in videos], on_change=show)
     failed = [video for video in final if video.status is not VideoStatus.COMPLETED]
     for video in final:
         if video.status is VideoStatus.COMPLETED:
@@ -226,6 +247,54 @@ def _states(choice: str | None) -> frozenset[VideoStatus] | None:
     return ACTIVE_STATES if choice == ACTIVE else frozenset({VideoStatus(choice)})
 
 
+def _ask(settings: Settings, request: UserRequest, args: argparse.Namespace) -> int:
+    """Record a request on one of the local user's videos; an engine (the app's, a worker, or the next
+    `create`) carries it out, as it does a request made in the dashboard."""
+    store, _ = open_storage(settings, None)
+    try:
+        video = store.ask(LOCAL_USER_ID, args.id, request)
+        online = store.workers_online(worker_window(settings))
+    except RequestRefused as exc:
+        err.print(f"[red]Not asked:[/red] {exc}", highlight=False)
+        return EXIT_BAD_INPUT
+    finally:
+        store.close()
+    if args.json:
+        out.print_json(json.dumps(_record(video)))
+        return EXIT_OK
+    when = (
+        f"{online} engine{'s' if online > 1 else ''} online will do it in a moment"
+        if online
+        else "no engine is running now: it is done when the app or `python -m mimio_core worker` runs"
+    )
+    out.print(f"Asked to {request} {video.title!r} ({video.id}): {when}.", markup=False, highlight=False)
+    return EXIT_OK
+
+
+def _record(v: TrackedVideo) -> dict[str, object]:
+    """A video as `list --json` and the request commands print it."""
+    return {
+        "id": v.id,
+        "title": v.title,
+        "status": v.status.value,
+        "failure_kind": v.failure_kind.value if v.failure_kind else None,
+        "status_note": v.status_note,
+        "requested": v.requested.value if v.requested else None,
+        "progress": v.progress,
+        "model": v.model,
+        "size": v.size,
+        "seconds": v.seconds,
+        "prompt": v.prompt,
+        "error": v.error,
+        "storage_path": v.storage_path,
+        "batch_id": v.batch_id,
+        "project_id": v.project_id,
+        "external_video_id": v.external_video_id,
+        "created_at": v.created_at.isoformat(),
+        "completed_at": v.completed_at.isoformat() if v.completed_at else None,
+    }
+
+
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     store, _ = open_storage(settings, None)  # the local user's videos, in SQLite
     try:
@@ -233,37 +302,13 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        out.print_json(
-            json.dumps(
-                [
-                    {
-                        "id": v.id,
-                        "title": v.title,
-                        "status": v.status.value,
-                        "failure_kind": v.failure_kind.value if v.failure_kind else None,
-                        "status_note": v.status_note,
-                        "progress": v.progress,
-                        "model": v.model,
-                        "size": v.size,
-                        "seconds": v.seconds,
-                        "prompt": v.prompt,
-                        "error": v.error,
-                        "storage_path": v.storage_path,
-                        "batch_id": v.batch_id,
-                        "project_id": v.project_id,
-                        "external_video_id": v.external_video_id,
-                        "created_at": v.created_at.isoformat(),
-                        "completed_at": v.completed_at.isoformat() if v.completed_at else None,
-                    }
-                    for v in videos
-                ]
-            )
-        )
+        out.print_json(json.dumps([_record(v) for v in videos]))
         return EXIT_OK
-    table = Table("created", "title", "status", "progress", "model", "size", "seconds", "error")
+    table = Table("created", "id", "title", "status", "progress", "model", "size", "seconds", "error")
     for v in videos:
         table.add_row(
             v.created_at.strftime("%Y-%m-%d %H:%M"),
+            v.id,
             v.title,
             v.status.value,
             f"{v.progress}%",

@@ -45,6 +45,12 @@ SETTINGS: tuple[Setting, ...] = (
         "on",
         "`off`: no embedded video server and no Local preview model (it is on beside the others).",
     ),
+    Setting(
+        "MIMIO_ENGINE",
+        "embedded",
+        "`embedded`: the app's process runs the engine. `off`: it runs none, calls no provider and needs "
+        "no SUPABASE_SERVICE_ROLE_KEY; `python -m mimio_core worker` (one or several) makes the videos.",
+    ),
     Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server: activates provider `mimio`."),
     Setting(
         "MIMIO_OPENAI_BASE_URL",
@@ -119,7 +125,7 @@ SETTINGS: tuple[Setting, ...] = (
         "SUPABASE_SERVICE_ROLE_KEY",
         None,
         "The project's service-role (secret) key, for the engine only (a secret: environment or "
-        "st.secrets). Without it the app refuses to start.",
+        "st.secrets). Without it the app refuses to start, unless MIMIO_ENGINE=off (workers need it).",
     ),
     Setting(
         "SUPABASE_SIGNED_URL_SECONDS", "3600", "Lifetime of the signed links that play and download videos."
@@ -133,7 +139,7 @@ class SupabaseSettings:
 
     url: str
     anon_key: str = field(repr=False)  # what a signed-in user's client sends, with their token
-    service_role_key: str = field(repr=False)  # the engine's alone: bypasses Row Level Security
+    service_role_key: str | None = field(repr=False)  # the engine's alone: bypasses Row Level Security
     signed_url_seconds: int = 3600
 
 
@@ -182,6 +188,7 @@ class Settings:
     fal: HostedSettings | None = None
     replicate: HostedSettings | None = None
     status_rate: float = 5.0
+    engine: bool = True  # MIMIO_ENGINE=embedded: this process runs the engine
 
     @property
     def active_providers(self) -> tuple[ProviderKind, ...]:
@@ -211,6 +218,13 @@ def _remote_present(
         "fal": fal is not None,
         "replicate": replicate is not None,
     }
+
+
+def _engine(key: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("embedded", "off"):
+        raise ConfigError(f"{key} must be embedded or off, got {raw!r}")
+    return value == "embedded"
 
 
 def _switch(key: str, raw: str) -> bool:
@@ -277,10 +291,11 @@ def _key_role(key: str) -> str:
     return str(unverified_claims(key).get("role", "unknown"))
 
 
-def _supabase(raw: Callable[[str], str | None]) -> SupabaseSettings | None:
-    """The Supabase settings, or None when none are set. Refuses a half configuration, and keys of the
-    wrong kind (an anon key holding the service role would let every user past Row Level Security).
-    Messages name the key, never its value."""
+def _supabase(raw: Callable[[str], str | None], engine: bool) -> SupabaseSettings | None:
+    """The Supabase settings, or None when none are set. Refuses a half configuration (the service
+    key may be left out where this process runs no engine), and keys of the wrong kind (an anon key
+    holding the service role would let every user past Row Level Security). Messages name the key,
+    never its value."""
     url = _url("SUPABASE_URL", raw("SUPABASE_URL") or "")
     anon_key = (raw("SUPABASE_ANON_KEY") or "").strip()
     service_key = (raw("SUPABASE_SERVICE_ROLE_KEY") or "").strip()
@@ -290,21 +305,21 @@ def _supabase(raw: Callable[[str], str | None]) -> SupabaseSettings | None:
         raise ConfigError("SUPABASE_ANON_KEY or SUPABASE_SERVICE_ROLE_KEY is set without SUPABASE_URL")
     if not anon_key:
         raise ConfigError("SUPABASE_URL is set but SUPABASE_ANON_KEY is not: copy the project's anon key")
-    if not service_key:
+    if not service_key and engine:
         raise ConfigError(
             "SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not. The engine needs it to finish "
             "videos after their user's tab has closed; put it in the server's secrets (it never "
-            "reaches a browser)."
+            "reaches a browser), or set MIMIO_ENGINE=off and give it to the workers only."
         )
     if _key_role(anon_key) == "service_role":
         raise ConfigError(
             "SUPABASE_ANON_KEY holds a service-role key: every user would bypass Row Level Security. "
             "Use the project's anon (publishable) key."
         )
-    if _key_role(service_key) != "service_role":
+    if service_key and _key_role(service_key) != "service_role":
         raise ConfigError("SUPABASE_SERVICE_ROLE_KEY is not a service-role key (is it the anon key?)")
     seconds = _positive(int)("SUPABASE_SIGNED_URL_SECONDS", raw("SUPABASE_SIGNED_URL_SECONDS") or "3600")
-    return SupabaseSettings(url, anon_key, service_key, seconds)
+    return SupabaseSettings(url, anon_key, service_key or None, seconds)
 
 
 def _hosted(
@@ -357,6 +372,7 @@ def load_settings(
     if provider != "local" and not present[provider]:
         raise ConfigError(f"MIMIO_PROVIDER={provider} needs {PROVIDER_KEYS[provider]}")
     catalogue_file = raw("MIMIO_CATALOGUE_FILE")
+    engine = get("MIMIO_ENGINE", _engine)
     return Settings(
         provider=provider,
         api_url=api_url,
@@ -376,9 +392,10 @@ def load_settings(
         local_render_slots=get("MIMIO_LOCAL_RENDER_SLOTS", _positive(int)),
         log_level=get("MIMIO_LOG_LEVEL", _log_level),
         private_redirects=get("MIMIO_PRIVATE_REDIRECTS", _switch),
-        supabase=_supabase(raw),
+        supabase=_supabase(raw, engine),
         local=local,
         fal=fal,
         replicate=replicate,
         status_rate=get("MIMIO_STATUS_RATE", _positive(float)),
+        engine=engine,
     )

@@ -66,6 +66,27 @@ JOB_KEPT = frozenset(
 )
 
 
+class UserRequest(StrEnum):
+    """What a person asked for a video: recorded on it, carried out by the engine that holds it (or
+    the next one to look), so the web tier needs no engine and makes no provider call."""
+
+    RETRY = "retry"
+    CANCEL = "cancel"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class EngineBeat:
+    """One engine's heartbeat: who it is, where it runs, and how many videos it holds now."""
+
+    owner: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+    videos_held: int
+
+
 @dataclass(frozen=True)
 class QueueShare:
     """One provider's share of the queue, so each provider has its own concurrency: the videos of
@@ -150,6 +171,8 @@ class TrackedVideo:
     completed_at: datetime | None = None
     status_note: str | None = None  # where an active video is at its provider; cleared on each change
     failure_kind: FailureKind | None = None  # set exactly when `status` is FAILED
+    requested: UserRequest | None = None  # a person's request the engine has not carried out yet
+    requested_at: datetime | None = None
 
     @property
     def is_final(self) -> bool:

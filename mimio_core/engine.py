@@ -15,16 +15,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 
+from mimio_core import __version__
 from mimio_core.catalogue import ReferenceKind
 from mimio_core.config import Settings
 from mimio_core.domain import (
     LOCAL_USER_ID,
     CheckedReference,
+    EngineBeat,
     FailureKind,
     TrackedVideo,
+    UserRequest,
     ValidRequest,
     VideoStatus,
 )
@@ -105,6 +109,7 @@ class Engine:
         # videos whose create provably started nothing: (failed attempts, monotonic time of the next)
         self._create_retries: dict[str, tuple[int, float]] = {}
         self.scratch = settings.data_dir / "tmp"
+        self.started_at = datetime.now(UTC)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._busy: set[str] = set()  # videos with a create call or a transfer running here
@@ -117,6 +122,7 @@ class Engine:
     def start(self) -> Engine:
         if self._loop is None:
             self._release_dead_engines()
+            self._beat(0)
             remove_stale(self.scratch, "*.mp4")  # partial downloads of a killed process
             self._loop = threading.Thread(target=self._run, name="mimio-engine", daemon=True)
             self._heartbeat = threading.Thread(target=self._renew_leases, name="mimio-leases", daemon=True)
@@ -130,9 +136,15 @@ class Engine:
         lapse, or another engine would take the videos over and create them again."""
         while not self._stopping.wait(self.settings.lease_seconds / 3):
             try:
-                self.store.heartbeat(self.owner, self.settings.lease_seconds)
+                held = self.store.heartbeat(self.owner, self.settings.lease_seconds)
+                self._beat(len(held))
             except Exception:
                 log.exception("renewing leases failed")
+
+    def _beat(self, videos_held: int) -> None:
+        """Say this engine is alive (the sidebar counts workers online by these rows)."""
+        host, pid = socket.gethostname(), os.getpid()
+        self.store.beat(EngineBeat(self.owner, host, pid, __version__, self.started_at, videos_held))
 
     def _release_dead_engines(self) -> None:
         """Free the leases of engines on this machine whose process has gone (a crash or a kill), so a
@@ -157,6 +169,11 @@ class Engine:
             if thread is not None:
                 thread.join(timeout=30)
         self._calls.shutdown(wait=True, cancel_futures=True)
+        if self._loop is not None:
+            try:
+                self.store.forget_engine(self.owner)
+            except Exception:  # a store that is down: the row ages out of "online" by itself
+                log.exception("forgetting engine %s failed", self.owner)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -180,62 +197,12 @@ class Engine:
         """Look for queued work now instead of at the next poll (after someone else recorded some)."""
         self._wake.set()
 
-    def _owned(self, video_id: str, user_id: str) -> TrackedVideo | None:
-        """The video when it is `user_id`'s. The engine's store sees every user's videos, so each
-        action a person asks for checks the owner; someone else's video is treated as not there."""
-        video = self.store.get_video(video_id)
-        return video if video is not None and video.user_id == user_id else None
-
-    def cancel(self, video_id: str, user_id: str) -> TrackedVideo | None:
-        """Stop a queued or active video: it ends `cancelled`, its message saying whether its provider
-        job may still run (when the provider would not delete it)."""
-        video = self._owned(video_id, user_id)
-        if video is None or video.is_final:
-            return video
-        # the job is deleted first, so the message can say whether it still runs; a job that starts
-        # while this runs is deleted by the create call's own check (`started` finds it cancelled)
-        still_running = self._delete_job(video.external_video_id) if video.external_video_id else None
-        cancelled = self.store.cancelled(
-            video_id, f"{CANCELLED} {still_running}" if still_running else CANCELLED
-        )
-        return cancelled or self._owned(video_id, user_id)
-
-    def delete(self, video_id: str, user_id: str) -> None:
-        """Remove a video: stop it if it is still being made, then its record and its file."""
-        video = self._owned(video_id, user_id)
-        if video is None:
-            return
-        if not video.is_final:
-            self.cancel(video_id, user_id)
-        self.store.delete_video(video_id)
-        for key in (video.storage_path, video.thumbnail_path):
-            if key:
-                self.files.delete(key)
-        log.info("video %s deleted", video_id)
-
-    def retry(self, video_id: str, user_id: str) -> TrackedVideo | None:
-        """Try a failed or cancelled video again. When it failed in a way that keeps its provider job
-        (a timeout, a failed transfer) and the job finished or still runs, only watch and fetch it
-        again; otherwise start a new generation of the same request."""
-        video = self._owned(video_id, user_id)
-        if video is None or video.status not in (S.FAILED, S.CANCELLED):
-            return video
-        status = None
-        if video.failure_kind is not None and video.failure_kind.keeps_job and video.external_video_id:
-            status = self.provider.statuses([video.external_video_id], fresh=True).get(
-                video.external_video_id
-            )
-            if status is None:  # unknown is not "gone": a new generation now could be billed twice
-                raise ProviderUnavailable(
-                    f"Could not check job {video.external_video_id} with the provider; nothing was changed. "
-                    "Try again in a moment."
-                )
-        if status is not None and status.state is not JobState.FAILED:
-            retried = self.store.recover(video_id)
-        else:
-            retried = self.store.requeue(video_id)
+    def ask(self, video_id: str, user_id: str, request: UserRequest) -> TrackedVideo:
+        """Record a person's request on their video and wake the engine to carry it out (the same as a
+        page or the CLI does through its own store); `RequestRefused` says why it cannot apply."""
+        asked = self.store.ask(user_id, video_id, request)
         self.wake()
-        return retried
+        return asked
 
     def wait(
         self,
@@ -267,6 +234,7 @@ class Engine:
             retry_at = {video_id: at for video_id, (_, at) in self._create_retries.items()}
         for share in self.provider.queue_shares():  # each provider has its own MIMIO_CONCURRENCY slots
             self.store.claim(self.owner, self.settings.concurrency, lease, share)
+        self._carry_out_requests(busy)
         held = self.store.heartbeat(self.owner, lease)
         self._forget_retries(set(retry_at) - {video.id for video in held})
         idle = [video for video in held if video.id not in busy]
@@ -285,6 +253,64 @@ class Engine:
         self._watch(by_state[S.GENERATING])
         for video in by_state[S.TRANSFERRING]:  # a transfer that a stopped engine left unfinished
             self._start_transfer(video)
+
+    # what people asked for
+    def _carry_out_requests(self, busy: set[str]) -> None:
+        """Carry out the requests people recorded on videos this engine may act on now (a video with a
+        create call or a transfer running here waits for it to end)."""
+        for video in self.store.requested(self.owner):
+            if video.id in busy:
+                continue
+            try:
+                self._carry_out(video)
+            except (
+                ProviderError
+            ) as exc:  # the provider could not be asked: the request waits for the next tick
+                log.warning("video %s: %s not carried out yet: %s", video.id, video.requested, exc)
+
+    def _carry_out(self, video: TrackedVideo) -> None:
+        request = video.requested
+        assert request is not None
+        if request is UserRequest.DELETE:
+            if not video.is_final:
+                self._cancel(video)
+            for key in (video.storage_path, video.thumbnail_path):
+                if key:
+                    self.files.delete(key)
+            self.store.remove(video.id)
+            log.info("video %s deleted", video.id)
+            return
+        if request is UserRequest.CANCEL and not video.is_final:
+            self._cancel(video)
+        elif request is UserRequest.RETRY and video.status in (S.FAILED, S.CANCELLED):
+            self._retry(video)
+        # carried out, or no longer applying (it finished, or was retried, meanwhile); a request asked
+        # since (a delete) stays for the next tick
+        self.store.clear_request(video.id, request)
+
+    def _cancel(self, video: TrackedVideo) -> None:
+        """Stop a queued or active video: it ends `cancelled`, its message saying whether its provider
+        job may still run (when the provider would not delete it). The job is deleted first, so the
+        message can say so; a job that starts meanwhile is deleted by the create call's own check."""
+        still_running = self._delete_job(video.external_video_id) if video.external_video_id else None
+        self._forget_retries([video.id])
+        self.store.cancelled(video.id, f"{CANCELLED} {still_running}" if still_running else CANCELLED)
+
+    def _retry(self, video: TrackedVideo) -> None:
+        """When it failed in a way that keeps its provider job (a timeout, a failed transfer) and the
+        job finished or still runs, only watch and fetch it again; otherwise start a new generation of
+        the same request."""
+        status = None
+        if video.failure_kind is not None and video.failure_kind.keeps_job and video.external_video_id:
+            status = self.provider.statuses([video.external_video_id], fresh=True).get(
+                video.external_video_id
+            )
+            if status is None:  # unknown is not "gone": a new generation now could be billed twice
+                raise ProviderUnavailable(f"could not check job {video.external_video_id} with the provider")
+        if status is not None and status.state is not JobState.FAILED:
+            self.store.recover(video.id)
+        else:
+            self.store.requeue(video.id)
 
     def _mark_busy(self, video_ids: Iterable[str]) -> None:
         with self._busy_lock:

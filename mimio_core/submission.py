@@ -12,7 +12,7 @@ import uuid
 from dataclasses import replace
 
 from mimio_core.domain import CheckedReference, TrackedVideo, ValidRequest
-from mimio_core.store.base import FileStorage, NewVideo, VideoStore, reference_key
+from mimio_core.store.base import FileStorage, Library, NewVideo, reference_key
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def as_variations(request: ValidRequest, count: int) -> list[ValidRequest]:
 
 
 def record_submission(
-    store: VideoStore,
+    store: Library,
     files: FileStorage,
     requests: list[ValidRequest],
     user_id: str,

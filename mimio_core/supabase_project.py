@@ -14,7 +14,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from mimio_core.auth import UserSession
-from mimio_core.config import SupabaseSettings
+from mimio_core.config import ConfigError, SupabaseSettings
 from mimio_core.store.supabase import SupabaseStore, supabase_client
 from mimio_core.store.supabase_files import SupabaseFileStorage
 
@@ -26,7 +26,8 @@ class SupabaseProject:
             timeout=httpx.Timeout(http_timeout, connect=min(10.0, http_timeout)),
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # shared by all users: keeps none
         )
-        self._engine_client = supabase_client(settings.url, settings.service_role_key, self.http)
+        key = settings.service_role_key  # none in a web tier that runs no engine (MIMIO_ENGINE=off)
+        self._engine_client = None if key is None else supabase_client(settings.url, key, self.http)
 
     @property
     def host(self) -> str:
@@ -35,6 +36,11 @@ class SupabaseProject:
     def engine_storage(self) -> tuple[SupabaseStore, SupabaseFileStorage]:
         """The engine's store and files: service role, every user's videos."""
         client = self._engine_client
+        if client is None:
+            raise ConfigError(
+                "SUPABASE_SERVICE_ROLE_KEY is not set: an engine (the app's with MIMIO_ENGINE=embedded, or "
+                "`python -m mimio_core worker`) needs it to finish every user's videos."
+            )
         return SupabaseStore(client), SupabaseFileStorage(
             client, signed_url_seconds=self.settings.signed_url_seconds
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mimio_core.store.base import FileStorage, VideoStore
+from mimio_core.store.base import FileStorage, Library
 
 
 @dataclass(frozen=True)
@@ -14,5 +14,5 @@ class Workspace:
 
     user_id: str
     email: str | None  # None: the embedded default's local user, who never signs in
-    store: VideoStore
+    store: Library  # a person's videos and projects: never the engine's queue
     files: FileStorage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from mimio_core.config import Settings, load_settings
+from mimio_core.domain import TrackedVideo, UserRequest
 from mimio_core.engine import Engine
 from mimio_core.local_server.runner import RunningServer, start_in_thread
 from mimio_core.providers.base import VideoProvider
@@ -32,6 +34,23 @@ def require_service(available: bool, reason: str) -> None:
 
 
 FAST_RETRIES = RetryPolicy(attempts=5, base_delay=0.05, max_delay=0.5)
+
+
+def carry_out(
+    engine: Engine, video_id: str, user_id: str, request: UserRequest, within: float = 30
+) -> TrackedVideo | None:
+    """Ask for `request` as the video's owner and wait until the engine has carried it out (a stopped
+    engine is ticked): the record then, None once deleted."""
+    engine.ask(video_id, user_id, request)
+    deadline = time.monotonic() + within
+    while True:
+        if engine._loop is None or not engine._loop.is_alive():  # not running: the test drives it
+            engine.tick()
+        video = engine.store.get_video(video_id)
+        if video is None or video.requested is None:
+            return video
+        assert time.monotonic() < deadline, f"{request} of {video_id} not carried out: {video}"
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from mimio_core.domain import ACTIVE_STATES, FailureKind, Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.domain import (
+    ACTIVE_STATES,
+    EngineBeat,
+    FailureKind,
+    Project,
+    QueueShare,
+    TrackedVideo,
+    UserRequest,
+    VideoStatus,
+)
 from mimio_core.errors import BadInput, StorageFailure
 from mimio_core.status import require_transition
 
@@ -25,6 +34,10 @@ class StorageError(StorageFailure):
 
 class StorageRefused(StorageError):
     """The backend refused for good (a file over its size limit): trying again cannot help."""
+
+
+class RequestRefused(BadInput):
+    """A request a person made of a video that cannot apply to it now; the message says why."""
 
 
 class ProjectError(BadInput):
@@ -49,12 +62,28 @@ Column = Literal[
     "completed_at",
     "lease_owner",
     "lease_expires_at",
+    "requested_action",
+    "requested_at",
 ]
 Values = dict[Column, str | int | datetime | None]
 
 
+GONE = "That video does not exist (it may have been deleted)."
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def request_refusal(video: TrackedVideo, request: UserRequest) -> str | None:
+    """Why `request` cannot apply to the video as it is now, or None when it can."""
+    if video.requested is UserRequest.DELETE:
+        return "This video is being deleted."
+    if request is UserRequest.RETRY and video.status not in (S.FAILED, S.CANCELLED):
+        return f"Only a failed or cancelled video can be retried; this one is {video.status}."
+    if request is UserRequest.CANCEL and video.is_final:
+        return f"This video is {video.status} already: there is nothing to cancel."
+    return None
 
 
 def project_name(name: str) -> str:
@@ -149,17 +178,37 @@ class Library(ABC):
     def list_videos(
         self, user_id: str, where: VideoFilter = VideoFilter(), limit: int = 50, offset: int = 0
     ) -> list[TrackedVideo]:
-        """Newest first."""
+        """Newest first; like `count_videos`, without videos being deleted (asked to, not yet done)."""
 
     @abstractmethod
     def count_videos(self, user_id: str, where: VideoFilter = VideoFilter()) -> int: ...
 
     @abstractmethod
-    def delete_video(self, video_id: str) -> None: ...
+    def usage(self, user_id: str) -> list[Usage]:
+        """Completed videos grouped by project, model and size (videos being deleted left out)."""
+
+    def ask(self, user_id: str, video_id: str, request: UserRequest) -> TrackedVideo:
+        """Record a person's `request` on their own video (replacing an earlier one) for the engine to
+        carry out; `RequestRefused` when it is not theirs or the request cannot apply to it now."""
+        video = self.get_video(video_id)
+        if video is None or video.user_id != user_id:
+            raise RequestRefused(GONE)
+        if reason := request_refusal(video, request):
+            raise RequestRefused(reason)
+        asked = self._record_request(user_id, video_id, request)
+        if asked is None:  # deleted, or asked to be, meanwhile
+            now = self.get_video(video_id)
+            raise RequestRefused("This video is being deleted." if now is not None else GONE)
+        return asked
 
     @abstractmethod
-    def usage(self, user_id: str) -> list[Usage]:
-        """Completed videos grouped by project, model and size."""
+    def _record_request(self, user_id: str, video_id: str, request: UserRequest) -> TrackedVideo | None:
+        """Set the request (and its time, the backend's clock) on the user's video unless a delete is
+        asked already (nothing may take its place); the record, or None when not set."""
+
+    @abstractmethod
+    def workers_online(self, within_seconds: float) -> int:
+        """How many engines (the app's own, workers) have beaten within the last `within_seconds`."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -259,6 +308,29 @@ class JobQueue(ABC):
             None,
             {"error": None, "failure_kind": None, "started_at": _now()},
         )
+
+    @abstractmethod
+    def requested(self, owner: str, limit: int = 100) -> list[TrackedVideo]:
+        """Videos with a person's request that this engine may carry out now: not active, held by it,
+        or held by nobody (a lease ran out); oldest request first."""
+
+    @abstractmethod
+    def clear_request(self, video_id: str, request: UserRequest) -> bool:
+        """Drop `request` where it is still the video's: carried out, or no longer applying (a retry of
+        a video that is not failed any more). Another request asked meanwhile stays. False when it
+        is not the video's request."""
+
+    @abstractmethod
+    def remove(self, video_id: str) -> bool:
+        """Delete the record of a video a person asked to delete (its files are gone)."""
+
+    @abstractmethod
+    def beat(self, beat: EngineBeat) -> None:
+        """Record this engine's heartbeat (the backend's clock says when)."""
+
+    @abstractmethod
+    def forget_engine(self, owner: str) -> None:
+        """Drop an engine's heartbeat row: it stopped."""
 
     @abstractmethod
     def lease_owners(self) -> set[str]:
@@ -387,6 +459,8 @@ def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> Track
         completed_at=to_time(row["completed_at"]),
         status_note=row["status_note"],
         failure_kind=None if row["failure_kind"] is None else FailureKind(row["failure_kind"]),
+        requested=None if row["requested_action"] is None else UserRequest(row["requested_action"]),
+        requested_at=to_time(row["requested_at"]),
     )
 
 

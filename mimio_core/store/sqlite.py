@@ -17,7 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mimio_core.domain import ACTIVE_STATES, FailureKind, Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.domain import (
+    ACTIVE_STATES,
+    EngineBeat,
+    FailureKind,
+    Project,
+    QueueShare,
+    TrackedVideo,
+    UserRequest,
+    VideoStatus,
+)
 from mimio_core.status import TRANSITIONS
 from mimio_core.store.base import (
     NewVideo,
@@ -33,6 +42,7 @@ from mimio_core.store.base import (
 
 STATES = ", ".join(f"'{state}'" for state in VideoStatus)
 KINDS = ", ".join(f"'{kind}'" for kind in FailureKind)
+REQUESTS = ", ".join(f"'{request}'" for request in UserRequest)
 ACTIVE = ", ".join(f"'{state}'" for state in sorted(ACTIVE_STATES))
 VIDEOS_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {{table}} (
@@ -61,6 +71,8 @@ CREATE TABLE IF NOT EXISTS {{table}} (
     create_started_at REAL,
     completed_at REAL,
     status_note TEXT,
+    requested_action TEXT CHECK (requested_action IN ({REQUESTS})),
+    requested_at REAL,
     CHECK ((status = 'failed') = (failure_kind IS NOT NULL))
 );
 """
@@ -75,6 +87,15 @@ CREATE TABLE IF NOT EXISTS projects (
     UNIQUE (user_id, name)
 );
 {VIDEOS_TABLE.format(table="videos")}
+CREATE TABLE IF NOT EXISTS engines (
+    owner TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    videos_held INTEGER NOT NULL DEFAULT 0 CHECK (videos_held >= 0)
+);
 CREATE TABLE IF NOT EXISTS video_transitions (
     from_status TEXT NOT NULL, to_status TEXT NOT NULL, PRIMARY KEY (from_status, to_status)
 );
@@ -94,8 +115,13 @@ VIDEOS_EXTRAS = (
     END""",
 )
 
+NOT_DELETED = "requested_action IS NOT 'delete'"  # a video a person deleted leaves their counts at once
 # columns added after the first release: (name, definition) for ALTER TABLE on an existing database
-ADDED_COLUMNS = {"status_note": "TEXT"}
+ADDED_COLUMNS = {
+    "status_note": "TEXT",
+    "requested_action": f"TEXT CHECK (requested_action IN ({REQUESTS}))",
+    "requested_at": "REAL",
+}
 
 # A database of the version with four states ('processing' for everything in between, cancelled and
 # failure reasons only in the message) gets the explicit states, rows mapped as the Supabase
@@ -153,7 +179,8 @@ def _project(row: sqlite3.Row) -> Project:
 
 
 def _where(user_id: str, where: VideoFilter) -> tuple[str, list[Any]]:
-    clauses, params = ["user_id = ?"], [user_id]
+    # a video its owner asked to delete is gone from their lists at once, before the engine acts
+    clauses, params = ["user_id = ?", NOT_DELETED], [user_id]
     if where.states is not None:
         states = sorted(map(str, where.states))
         clauses.append(f"status IN ({', '.join('?' * len(states))})")
@@ -297,7 +324,7 @@ class SQLiteStore(VideoStore):
     def project_video_counts(self, user_id: str) -> dict[str, int]:
         rows = self._query(
             "SELECT project_id, count(*) FROM videos WHERE user_id = ? AND project_id IS NOT NULL"
-            " GROUP BY project_id",
+            f" AND {NOT_DELETED} GROUP BY project_id",
             (user_id,),
         )
         return {row[0]: row[1] for row in rows}
@@ -329,7 +356,7 @@ class SQLiteStore(VideoStore):
                         video.batch_id,
                         video.reference_path,
                         # a microsecond apart so "oldest first" keeps submission order
-                        now + offset * 1e-6,
+                        (int(now * 1e6) + offset) / 1e6,  # whole microseconds, as a datetime reads them
                         now,
                     ),
                 )
@@ -367,14 +394,72 @@ class SQLiteStore(VideoStore):
     def usage(self, user_id: str) -> list[Usage]:
         rows = self._query(
             "SELECT project_id, model, size, count(*), sum(duration_seconds) FROM videos"
-            " WHERE user_id = ? AND status = 'completed' GROUP BY project_id, model, size",
+            f" WHERE user_id = ? AND status = 'completed' AND {NOT_DELETED} GROUP BY project_id, model, size",
             (user_id,),
         )
         return [Usage(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
-    def delete_video(self, video_id: str) -> None:
+    def _record_request(self, user_id: str, video_id: str, request: UserRequest) -> TrackedVideo | None:
+        now = time.time()
+        with self._transaction() as db:  # asked again: the first time it was asked stays
+            changed = db.execute(
+                "UPDATE videos SET requested_action = ?, updated_at = ?,"
+                " requested_at = CASE WHEN requested_action IS ? THEN requested_at ELSE ? END"
+                " WHERE id = ? AND user_id = ? AND requested_action IS NOT 'delete'",
+                (str(request), now, str(request), now, video_id, user_id),
+            ).rowcount
+        return self.get_video(video_id) if changed else None
+
+    def workers_online(self, within_seconds: float) -> int:
+        rows = self._query(
+            "SELECT count(*) FROM engines WHERE last_seen >= ?", (time.time() - within_seconds,)
+        )
+        return int(rows[0][0])
+
+    def requested(self, owner: str, limit: int = 100) -> list[TrackedVideo]:
+        rows = self._query(
+            "SELECT * FROM videos WHERE requested_action IS NOT NULL AND (status NOT IN"
+            f" ({ACTIVE}) OR lease_owner = ? OR lease_owner IS NULL OR lease_expires_at < ?)"
+            " ORDER BY requested_at, id LIMIT ?",
+            (owner, time.time(), limit),
+        )
+        return [_video(row) for row in rows]
+
+    def clear_request(self, video_id: str, request: UserRequest) -> bool:
         with self._transaction() as db:
-            db.execute("DELETE FROM videos WHERE id = ?", (video_id,))
+            return bool(
+                db.execute(
+                    "UPDATE videos SET requested_action = NULL, requested_at = NULL, updated_at = ?"
+                    " WHERE id = ? AND requested_action = ?",
+                    (time.time(), video_id, str(request)),
+                ).rowcount
+            )
+
+    def remove(self, video_id: str) -> bool:
+        with self._transaction() as db:
+            return bool(db.execute("DELETE FROM videos WHERE id = ?", (video_id,)).rowcount)
+
+    def beat(self, beat: EngineBeat) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO engines (owner, host, pid, version, started_at, last_seen, videos_held)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET host = excluded.host,"
+                " pid = excluded.pid, version = excluded.version, started_at = excluded.started_at,"
+                " last_seen = excluded.last_seen, videos_held = excluded.videos_held",
+                (
+                    beat.owner,
+                    beat.host,
+                    beat.pid,
+                    beat.version,
+                    beat.started_at.timestamp(),
+                    time.time(),
+                    beat.videos_held,
+                ),
+            )
+
+    def forget_engine(self, owner: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM engines WHERE owner = ?", (owner,))
 
     def progress(self, video_id: str, owner: str, progress: int, note: str | None = None) -> bool:
         with self._transaction() as db:
@@ -421,7 +506,9 @@ class SQLiteStore(VideoStore):
             ids = [
                 row[0]
                 for row in db.execute(
+                    # a video a person asked to cancel or delete is never sent to a provider
                     f"SELECT id FROM videos WHERE status = 'queued' AND {in_share}"
+                    " AND (requested_action IS NULL OR requested_action = 'retry')"
                     " ORDER BY created_at LIMIT ?",
                     (*models, free),
                 )

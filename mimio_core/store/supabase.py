@@ -30,7 +30,7 @@ from postgrest import APIError
 from postgrest.types import CountMethod, ReturnMethod
 from supabase import Client, ClientOptions, create_client
 
-from mimio_core.domain import Project, QueueShare, TrackedVideo, VideoStatus
+from mimio_core.domain import EngineBeat, Project, QueueShare, TrackedVideo, UserRequest, VideoStatus
 from mimio_core.store.base import (
     NewVideo,
     ProjectError,
@@ -326,7 +326,8 @@ class SupabaseStore(VideoStore):
         return [by_id[asked[video_id]] for video_id in video_ids if asked[video_id] in by_id]
 
     def _filtered(self, request: Any, user_id: str, where: VideoFilter) -> Any:
-        request = request.eq("user_id", user_id)
+        # a video its owner asked to delete is gone from their lists at once, before the engine acts
+        request = request.eq("user_id", user_id).filter("requested_action", "isdistinct", "delete")
         if where.states is not None:
             request = request.in_("status", sorted(map(str, where.states)))
         if where.project_id is not None:
@@ -358,10 +359,53 @@ class SupabaseStore(VideoStore):
         request = self._videos().select("id", count=CountMethod.exact, head=True)
         return int(_execute("count videos", self._filtered(request, user_id, where)).count or 0)
 
-    def delete_video(self, video_id: str) -> None:
-        if _is_uuid(video_id):
-            request = self._videos().delete(returning=ReturnMethod.minimal).eq("id", video_id)
-            _execute("delete the video", request)
+    def _record_request(self, user_id: str, video_id: str, request: UserRequest) -> TrackedVideo | None:
+        if not (_is_uuid(user_id) and _is_uuid(video_id)):
+            return None
+        # the migration's trigger stamps requested_at with the server's clock (a user may not write it)
+        change = (
+            self._videos()
+            .update({"requested_action": str(request)})
+            .eq("id", video_id)
+            .eq("user_id", user_id)
+            .filter("requested_action", "isdistinct", "delete")  # nothing takes a delete's place
+        )
+        data = _execute(f"ask to {request} the video", change).data
+        return _video(data[0]) if data else None
+
+    def workers_online(self, within_seconds: float) -> int:
+        arguments = {"p_within_seconds": within_seconds}
+        return int(_execute("count the workers", self._client.rpc("online_workers", arguments)).data or 0)
+
+    def requested(self, owner: str, limit: int = 100) -> list[TrackedVideo]:
+        arguments = {"p_owner": owner, "p_limit": limit}
+        data = _execute("read requests", self._client.rpc("requested_videos", arguments)).data
+        return [_video(row) for row in data]
+
+    def clear_request(self, video_id: str, request: UserRequest) -> bool:
+        if not _is_uuid(video_id):
+            return False
+        change = self._videos().update({"requested_action": None}).eq("id", video_id)
+        return bool(_execute("drop a request", change.eq("requested_action", str(request))).data)
+
+    def remove(self, video_id: str) -> bool:
+        if not _is_uuid(video_id):
+            return False
+        return bool(_execute("delete the video", self._videos().delete().eq("id", video_id)).data)
+
+    def beat(self, beat: EngineBeat) -> None:
+        arguments = {
+            "p_owner": beat.owner,
+            "p_host": beat.host,
+            "p_pid": beat.pid,
+            "p_version": beat.version,
+            "p_started_at": beat.started_at.isoformat(),
+            "p_videos_held": beat.videos_held,
+        }
+        _execute("record the engine's heartbeat", self._client.rpc("record_engine_beat", arguments))
+
+    def forget_engine(self, owner: str) -> None:
+        _execute("forget the engine", self._client.rpc("forget_engine", {"p_owner": owner}))
 
     def usage(self, user_id: str) -> list[Usage]:
         signed_in = self._signed_in_user()
@@ -388,6 +432,7 @@ class SupabaseStore(VideoStore):
                 .select("id,project_id,model,size,duration_seconds")
                 .eq("user_id", user_id)
                 .eq("status", str(VideoStatus.COMPLETED))
+                .filter("requested_action", "isdistinct", "delete")  # being deleted: left out
                 .order("id")
                 .range(start, start + ROWS_PER_PAGE - 1)
             )

@@ -7,13 +7,14 @@ import time
 from collections.abc import Callable, Sequence
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 
 from mimio_core.catalogue import parse_size
-from mimio_core.domain import TrackedVideo, VideoStatus
-from mimio_core.providers.base import ProviderError
+from mimio_core.domain import TrackedVideo, UserRequest, VideoStatus
 from mimio_core.runtime import Runtime
-from mimio_core.store.base import StorageError
+from mimio_core.store.base import RequestRefused, StorageError
+from mimio_core.ui.runtime import worker_status
 from mimio_core.ui.text import plain
 from mimio_core.workspace import Workspace
 
@@ -56,12 +57,36 @@ def file_name(video: TrackedVideo) -> str:
     return f"{slug}-{video.id[:8]}.mp4"
 
 
-def retry_video(runtime: Runtime, workspace: Workspace, video_id: str) -> None:
+ASKED = {
+    UserRequest.RETRY: ("Retrying the video.", ":material/refresh:"),
+    UserRequest.CANCEL: ("Cancelling the video.", ":material/block:"),
+    UserRequest.DELETE: ("Video deleted.", ":material/delete:"),
+}
+PENDING = {
+    UserRequest.RETRY: "Retry asked: it starts again in a moment.",
+    UserRequest.CANCEL: "Cancel asked: it stops in a moment.",
+    UserRequest.DELETE: "Being deleted.",
+}
+
+
+def asked(runtime: Runtime, workspace: Workspace, video_id: str, request: UserRequest) -> bool:
+    """Record a person's request on the video (the engine carries it out) and say so; False, with the
+    reason in a toast, when it could not be recorded."""
     try:
-        runtime.engine.retry(video_id, workspace.user_id)
-        st.toast("Retrying the video.", icon=":material/refresh:")
-    except (ProviderError, StorageError) as exc:  # nothing was changed: say why, try again later
-        st.toast(plain(f"Could not retry: {exc}"), icon=":material/error:")
+        workspace.store.ask(workspace.user_id, video_id, request)
+    except (RequestRefused, StorageError) as exc:  # nothing was changed: say why
+        st.toast(plain(str(exc)), icon=":material/error:")
+        return False
+    runtime.wake()
+    worker_status.clear()
+    text, icon = ASKED[request]
+    st.toast(text, icon=icon)
+    return True
+
+
+def ask(runtime: Runtime, workspace: Workspace, video_id: str, request: UserRequest) -> None:
+    """A button's callback: `asked`, for buttons that need nothing more."""
+    asked(runtime, workspace, video_id, request)
 
 
 def progress_text(video: TrackedVideo) -> str:
@@ -80,6 +105,33 @@ DOING = {
 }
 
 
+BUTTONS = {
+    UserRequest.RETRY: ("Retry", ":material/refresh:"),
+    UserRequest.CANCEL: ("Cancel", ":material/block:"),
+}
+
+
+def request_button(
+    row: DeltaGenerator,
+    runtime: Runtime,
+    workspace: Workspace,
+    video: TrackedVideo,
+    key: str,
+    request: UserRequest,
+) -> None:
+    """A card's Retry or Cancel: it records the request (the engine carries it out), and waits
+    disabled while one is pending."""
+    label, icon = BUTTONS[request]
+    row.button(
+        label,
+        key=f"{request}-{key}-{video.id}",
+        icon=icon,
+        on_click=ask,
+        args=(runtime, workspace, video.id, request),
+        disabled=video.requested is not None,
+    )
+
+
 def video_card(
     runtime: Runtime,
     workspace: Workspace,
@@ -93,6 +145,9 @@ def video_card(
         st.markdown(f"{badge_markup(video.status)} **{plain(video.title)}**")
         label = runtime.model_label(video.model)
         st.caption(plain(f"{label} · {video.size} · {video.seconds} s · {elapsed(video)}"))
+        if video.requested is UserRequest.DELETE:  # its file may be gone already
+            st.caption(PENDING[video.requested])
+            return
         if video.status is S.COMPLETED and video.storage_path:
             path = video.storage_path
             width, height = parse_size(video.size)
@@ -121,16 +176,13 @@ def video_card(
             else:
                 st.info(plain(video.error or "Cancelled."), icon=":material/block:")
             buttons = st.container(horizontal=True)
-            buttons.button(
-                "Retry",
-                key=f"retry-{key}-{video.id}",
-                icon=":material/refresh:",
-                on_click=retry_video,
-                args=(runtime, workspace, video.id),
-            )
+            request_button(buttons, runtime, workspace, video, key, UserRequest.RETRY)
         else:
             st.progress(video.progress / 100, text=plain(progress_text(video)))
             buttons = st.container(horizontal=True)
+            request_button(buttons, runtime, workspace, video, key, UserRequest.CANCEL)
+        if video.requested is not None:
+            st.caption(PENDING[video.requested])
         if actions is not None:
             with buttons:
                 actions(video, key)

@@ -8,13 +8,12 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from mimio_core.domain import TrackedVideo, VideoStatus
+from mimio_core.domain import TrackedVideo, UserRequest, VideoStatus
 from mimio_core.prefill import template_query
 from mimio_core.runtime import Runtime
 from mimio_core.spend import spend_by_project
-from mimio_core.store.base import FileStorage, StorageError
-from mimio_core.ui.cards import BADGES
-from mimio_core.ui.text import plain
+from mimio_core.store.base import FileStorage
+from mimio_core.ui.cards import BADGES, asked
 from mimio_core.workspace import Workspace
 
 SINGLE_PAGE = "app_pages/single.py"
@@ -88,13 +87,8 @@ def spend_table(runtime: Runtime, workspace: Workspace, project_names: dict[str,
 
 
 def _delete(runtime: Runtime, workspace: Workspace, video_id: str, confirm_key: str) -> None:
-    try:
-        runtime.engine.delete(video_id, workspace.user_id)
-    except StorageError as exc:
-        st.toast(plain(f"Could not delete the video: {exc}"), icon=":material/error:")
-        return
-    st.session_state.pop(confirm_key, None)
-    st.toast("Video deleted.", icon=":material/delete:")
+    if asked(runtime, workspace, video_id, UserRequest.DELETE):
+        st.session_state.pop(confirm_key, None)
 
 
 def video_actions(runtime: Runtime, workspace: Workspace) -> Callable[[TrackedVideo, str], None]:

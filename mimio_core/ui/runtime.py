@@ -10,11 +10,11 @@ import streamlit as st
 from mimio_core.auth import SignInError, UserSession
 from mimio_core.catalogue import CatalogueError
 from mimio_core.config import ConfigError, load_settings
-from mimio_core.domain import LOCAL_USER_ID
+from mimio_core.domain import ACTIVE_STATES, LOCAL_USER_ID, VideoStatus
 from mimio_core.logs import configure_logging
 from mimio_core.providers.base import Health
-from mimio_core.runtime import Runtime, open_runtime
-from mimio_core.store.base import StorageError
+from mimio_core.runtime import Runtime, open_runtime, worker_window
+from mimio_core.store.base import Library, StorageError, VideoFilter
 from mimio_core.ui.text import plain
 from mimio_core.workspace import Workspace
 
@@ -72,7 +72,8 @@ def signed_in_workspace(runtime: Runtime) -> Workspace | None:
     """Who this session acts for: the signed-in user (None when nobody is), or the local user when no
     sign-in is configured. Asked afresh each time, so a sign-out takes effect at once."""
     if runtime.supabase is None:
-        return Workspace(LOCAL_USER_ID, None, runtime.store, runtime.files)
+        assert runtime.files is not None  # SQLite and local files, always opened
+        return Workspace(LOCAL_USER_ID, None, runtime.local_store, runtime.files)
     session = user_session(runtime)
     account = session.account()
     if account is None:
@@ -98,8 +99,39 @@ def current_workspace() -> Workspace:
     return workspace
 
 
+@st.cache_data(ttl=5, show_spinner=False)
+def worker_status(_store: Library, user_id: str, window: float) -> tuple[int, int]:
+    """How many engines are online, and how many of this user's videos wait or are at work (cached
+    for a few seconds, so each rerun of every page does not cost two queries)."""
+    waiting = _store.count_videos(
+        user_id, VideoFilter(states=frozenset({VideoStatus.QUEUED, *ACTIVE_STATES}))
+    )
+    return _store.workers_online(window), waiting
+
+
+def workers_notice(runtime: Runtime, workspace: Workspace) -> None:
+    """The sidebar's line about the engines that make the videos, and a warning when this user's videos
+    wait and none is online (MIMIO_ENGINE=off without a running worker)."""
+    online, waiting = worker_status(workspace.store, workspace.user_id, worker_window(runtime.settings))
+    if online == 0 and waiting:
+        where = (
+            "where SUPABASE_SERVICE_ROLE_KEY is set"
+            if runtime.supabase is not None
+            else "on this machine, with the same MIMIO_DATA_DIR"
+        )
+        st.warning(
+            f"{waiting} video{'s wait' if waiting > 1 else ' waits'} and no worker is online: start "
+            f"`python -m mimio_core worker` {where}.",
+            icon=":material/engineering:",
+        )
+        return
+    where = "this app runs one" if runtime.engine is not None else "MIMIO_ENGINE=off"
+    st.caption(f":material/engineering: {online} worker{'s' if online != 1 else ''} online ({where})")
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def provider_health(_runtime: Runtime, name: str, description: str) -> Health:
     """Health check of one active provider (`description` keys the cache to where it is reached),
     cached briefly so a rerun does not cost a request each time."""
+    assert _runtime.provider is not None  # the sidebar asks only where this process runs the engine
     return _runtime.provider.members[name].health()

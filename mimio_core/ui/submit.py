@@ -12,6 +12,7 @@ from mimio_core.runtime import Runtime
 from mimio_core.store.base import ProjectError
 from mimio_core.submission import as_variations, record_submission
 from mimio_core.ui.progress import progress_panel
+from mimio_core.ui.runtime import worker_status
 from mimio_core.ui.text import plain
 from mimio_core.validation import ValidationError, validate_request
 from mimio_core.workspace import Workspace
@@ -61,7 +62,8 @@ def _submit(
     except ProjectError as exc:
         st.session_state[f"{page}-errors"] = {row: {"project": str(exc)} for row, _ in read_rows()}
         return
-    runtime.engine.wake()
+    runtime.wake()
+    worker_status.clear()  # the sidebar counts this run's videos at once
     st.session_state[run_key(page)] = [video.id for video in videos]
     count = len(videos)
     st.toast(

@@ -49,6 +49,9 @@ class Backend:
     write_status: Callable[[str, str], None]  # an UPDATE of status behind the store's back
     write: Callable[[str, dict[str, Any]], None]  # an UPDATE of other columns behind the store's back
     refusal: type[Exception]  # what the database raises when its lifecycle trigger refuses
+    # the `engines` rows, by owner: (owner, host, pid, version, started_at, last_seen, videos_held)
+    engines: Callable[[], list[tuple[Any, ...]]]
+    write_engine: Callable[[str, dict[str, Any]], None]  # an UPDATE of an engine's row behind its back
 
 
 def _sqlite_backend(path: Path) -> Backend:
@@ -68,6 +71,26 @@ def _sqlite_backend(path: Path) -> Backend:
         finally:
             raw.close()
 
+    def engines() -> list[tuple[Any, ...]]:
+        with sqlite3.connect(path) as raw:
+            rows = raw.execute(
+                "SELECT owner, host, pid, version, started_at, last_seen, videos_held FROM engines"
+                " ORDER BY owner"
+            ).fetchall()
+        return [
+            (owner, host, pid, version, _utc(started), _utc(seen), held)
+            for owner, host, pid, version, started, seen, held in rows
+        ]
+
+    def write_engine(owner: str, values: dict[str, Any]) -> None:
+        raw = sqlite3.connect(path, isolation_level=None)
+        try:
+            stored = {k: v.timestamp() if isinstance(v, datetime) else v for k, v in values.items()}
+            assignments = ", ".join(f"{name} = ?" for name in stored)
+            raw.execute(f"UPDATE engines SET {assignments} WHERE owner = ?", (*stored.values(), owner))
+        finally:
+            raw.close()
+
     return Backend(
         "sqlite",
         SQLiteStore(path),
@@ -76,7 +99,13 @@ def _sqlite_backend(path: Path) -> Backend:
         lambda video_id, status: write(video_id, {"status": status}),
         write,
         sqlite3.IntegrityError,
+        engines,
+        write_engine,
     )
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _supabase_backend(request: pytest.FixtureRequest) -> Backend:
@@ -96,6 +125,21 @@ def _supabase_backend(request: pytest.FixtureRequest) -> Backend:
         assignments = ", ".join(f"{name} = %({name})s" for name in values)
         conn.execute(f"update public.videos set {assignments} where id = %(id)s", {**values, "id": video_id})
 
+    def engines() -> list[tuple[Any, ...]]:
+        return conn.execute(
+            "select owner, host, pid, version, started_at, last_seen, videos_held from public.engines"
+            " order by owner"
+        ).fetchall()
+
+    def write_engine(owner: str, values: dict[str, Any]) -> None:
+        assignments = ", ".join(f"{name} = %({name})s" for name in values)
+        conn.execute(
+            f"update public.engines set {assignments} where owner = %(owner)s", {**values, "owner": owner}
+        )
+
+    # the `db` fixture empties videos and projects only: engines rows are the contract's to clear
+    conn.execute("delete from public.engines")
+    request.addfinalizer(lambda: conn.execute("delete from public.engines"))
     return Backend(
         "supabase",
         request.getfixturevalue("service_store"),
@@ -104,6 +148,8 @@ def _supabase_backend(request: pytest.FixtureRequest) -> Backend:
         lambda video_id, status: write(video_id, {"status": status}),
         write,
         psycopg.errors.CheckViolation,  # SQLSTATE 23514
+        engines,
+        write_engine,
     )
 
 
@@ -202,3 +248,24 @@ def expire(backend: Backend, *video_ids: str) -> None:
     """Let these videos' leases run out (a minute ago), as if their engine had stopped renewing them."""
     for video_id in video_ids:
         backend.write(video_id, {"lease_expires_at": datetime.now(UTC) - timedelta(minutes=1)})
+
+
+S = VideoStatus
+ACTIVE = [S.CLAIMED, S.CREATING, S.GENERATING, S.TRANSFERRING]
+FINAL = [S.COMPLETED, S.FAILED, S.CANCELLED]
+EVERY_STATE = list(VideoStatus)
+
+
+def recent(moment: datetime | None, before: datetime) -> bool:
+    """An aware UTC moment from `before` on (a second of slack for the database's clock)."""
+    return (
+        moment is not None
+        and moment.utcoffset() == timedelta(0)
+        and before - timedelta(seconds=1) <= moment <= datetime.now(UTC) + timedelta(seconds=1)
+    )
+
+
+def get(store: VideoStore, video_id: str) -> TrackedVideo:
+    found = store.get_video(video_id)
+    assert found is not None
+    return found

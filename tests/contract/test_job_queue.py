@@ -16,6 +16,9 @@ from mimio_core.domain import ACTIVE_STATES, FailureKind, QueueShare, TrackedVid
 from mimio_core.status import TRANSITIONS, InvalidTransition
 from mimio_core.store.base import VideoFilter, VideoStore
 from tests.contract.conftest import (
+    ACTIVE,
+    EVERY_STATE,
+    FINAL,
     JOB,
     LEASE,
     STORED,
@@ -24,32 +27,16 @@ from tests.contract.conftest import (
     Backend,
     changes,
     expire,
+    get,
     ids,
     new_video,
     own_share,
     put,
+    recent,
 )
 
 S = VideoStatus
 K = FailureKind
-ACTIVE = [S.CLAIMED, S.CREATING, S.GENERATING, S.TRANSFERRING]
-FINAL = [S.COMPLETED, S.FAILED, S.CANCELLED]
-EVERY_STATE = list(VideoStatus)
-
-
-def recent(moment: datetime | None, before: datetime) -> bool:
-    """An aware UTC moment from `before` on (a second of slack for the database's clock)."""
-    return (
-        moment is not None
-        and moment.utcoffset() == timedelta(0)
-        and before - timedelta(seconds=1) <= moment <= datetime.now(UTC) + timedelta(seconds=1)
-    )
-
-
-def get(store: VideoStore, video_id: str) -> TrackedVideo:
-    found = store.get_video(video_id)
-    assert found is not None
-    return found
 
 
 # --- every operation, from every state ---------------------------------------------------------------

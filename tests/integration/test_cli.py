@@ -170,7 +170,9 @@ def test_serve_local_answers_health(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["create", "a red fox"], ["batch", "prompts.csv"], ["list", "--json"]], ids=lambda a: a[0]
+    "args",
+    [["create", "a red fox"], ["batch", "prompts.csv"], ["list", "--json"], ["cancel", "some-id"]],
+    ids=lambda a: a[0],
 )
 def test_with_supabase_configured_the_user_commands_refuse_and_touch_nothing(
     args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -200,3 +202,44 @@ def test_a_batch_of_many_bad_rows_prints_the_first_ones_and_a_count(tmp_path: Pa
     assert lines[1].strip() == "line 2: mimio-local makes videos of 4, 8, 12 seconds, not 5."
     assert lines[-1].strip() == "... and 99980 more bad row(s)."
     assert listed(data) == []
+
+
+def test_cancel_retry_and_delete_are_requests_an_engine_carries_out(tmp_path: Path) -> None:
+    """Recorded at once, whether or not an engine runs; the next engine (here `create`'s own) does them."""
+    data = tmp_path / "data"
+    queued = cli(data, "create", "a kite over the dunes", "--seconds", "4", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    (video,) = listed(data)
+    assert video["status"] == "queued"  # nobody made it: --no-wait started no engine
+
+    asked = cli(data, "cancel", str(video["id"]))
+    assert asked.returncode == 0, asked.stderr
+    said = " ".join(asked.stdout.split())
+    assert said == (
+        f"Asked to cancel 'a kite over the dunes' ({video['id']}): no engine is running now: it is done when "
+        "the app or `python -m mimio_core worker` runs."
+    )
+    (waiting,) = listed(data)
+    assert (waiting["status"], waiting["requested"]) == ("queued", "cancel")  # only recorded
+
+    again = cli(data, "retry", str(video["id"]), "--json")  # refused: it is not failed or cancelled yet
+    assert again.returncode == 2
+    assert "Not asked: Only a failed or cancelled video can be retried; this one is queued." in again.stderr
+
+    other = cli(data, "create", "a second kite", "--seconds", "4")  # an engine: it carries the cancel out
+    assert other.returncode == 0, other.stderr
+    cancelled = next(v for v in listed(data) if v["id"] == video["id"])
+    assert (cancelled["status"], cancelled["requested"], cancelled["error"]) == (
+        "cancelled",
+        None,
+        "Cancelled.",
+    )
+
+    deleted = cli(data, "delete", str(video["id"]), "--json")
+    assert deleted.returncode == 0 and json.loads(deleted.stdout)["requested"] == "delete"
+    unknown = cli(data, "delete", "no-such-video")
+    assert unknown.returncode == 2
+    assert "Not asked: That video does not exist (it may have been deleted)." in unknown.stderr
+    (kept,) = listed(data)  # the video being deleted is out of the list at once
+    assert kept["title"] == "a second kite"
+    assert str(kept["id"]) in cli(data, "list").stdout  # the table shows the ids these commands take

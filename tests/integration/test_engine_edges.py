@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import mimio_core.local_server.service as service_module
-from mimio_core.domain import FailureKind, VideoStatus
+from mimio_core.domain import FailureKind, UserRequest, VideoStatus
 from mimio_core.local_server.app import create_app
 from mimio_core.local_server.runner import _is_loopback
 from mimio_core.local_server.service import LocalVideoService, NewJob
@@ -52,13 +52,16 @@ def test_cancel_while_the_create_call_is_out_deletes_the_new_provider_job(
     engine = harness.engine().start()
     (video,) = engine.submit([valid(prompt="changed my mind", seconds=4)])
     assert calling.wait(10)
-    cancelled = engine.cancel(video.id, video.user_id)
-    assert (cancelled.status, cancelled.error, cancelled.failure_kind) == (
+    asked = engine.ask(video.id, video.user_id, UserRequest.CANCEL)
+    assert (asked.status, asked.requested) == (VideoStatus.CREATING, UserRequest.CANCEL)  # once it is back
+    release.set()
+    (cancelled,) = engine.wait([video.id], timeout=30)
+    assert (cancelled.status, cancelled.error, cancelled.failure_kind, cancelled.requested) == (
         VideoStatus.CANCELLED,
         "Cancelled.",
         None,
+        None,
     )
-    release.set()
     deadline = time.monotonic() + 10
     while harness.stats()["requests"].get("delete") != 1:
         assert time.monotonic() < deadline, harness.stats()

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from mimio_core.config import Settings
-from mimio_core.domain import FailureKind, ReferenceUpload, VideoStatus
+from mimio_core.domain import FailureKind, ReferenceUpload, UserRequest, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.providers.fal import FalProvider
 from mimio_core.submission import as_variations
 from mimio_core.ui.cards import progress_text
-from tests.conftest import FAST_RETRIES
+from tests.conftest import FAST_RETRIES, carry_out
 from tests.integration.hosted import hosted_engine, hosted_request, templates
 from tests.integration.test_restart import wait_for
 from tests.media import png_bytes
@@ -192,7 +192,7 @@ def test_cancelling_a_video_in_flight_cancels_its_fal_request(engine: Engine, fa
     fal.polls_in_queue = 1000  # it stays queued at fal
     (video,) = engine.submit([kling()])
     wait_for(lambda: (engine.store.get_video(video.id) or video).external_video_id, 30, "the fal request")
-    cancelled = engine.cancel(video.id, video.user_id)
+    cancelled = carry_out(engine, video.id, video.user_id, UserRequest.CANCEL)
     assert cancelled is not None and (cancelled.status, cancelled.error) == (
         VideoStatus.CANCELLED,
         "Cancelled.",

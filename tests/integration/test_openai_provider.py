@@ -11,14 +11,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from mimio_core.domain import FailureKind, ReferenceUpload, TrackedVideo, VideoStatus
+from mimio_core.domain import FailureKind, ReferenceUpload, TrackedVideo, UserRequest, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.local_server.runner import start_in_thread
 from mimio_core.providers.base import Health, JobRequest
 from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.store.base import thumbnail_key
 from mimio_core.submission import as_variations
-from tests.conftest import Harness
+from tests.conftest import Harness, carry_out
 from tests.integration.test_pipeline import assert_completed, valid
 from tests.media import png_bytes
 
@@ -220,10 +220,11 @@ def test_a_cancel_that_cannot_stop_the_job_says_it_may_still_be_billed(
     engine = harness.engine(api="openai").start()
     (video,) = engine.submit([valid(prompt="forever rendering", seconds=4)])
     job = started(engine, video.id).external_video_id
-    cancelled = engine.cancel(video.id, video.user_id)
+    cancelled = carry_out(engine, video.id, video.user_id, UserRequest.CANCEL)
     assert (cancelled.status, cancelled.error) == (VideoStatus.CANCELLED, "Cancelled." + note.format(job=job))
     assert harness.stats()["requests"]["delete"] == (fault or {"times": 1})["times"]
     polls = harness.stats()["requests"].get("status", 0)
-    retried = engine.retry(video.id, video.user_id)  # a cancelled video is made again, its job not asked
+    engine.stop()  # so the retried video stays where the retry put it
+    retried = carry_out(engine, video.id, video.user_id, UserRequest.RETRY)  # made again, its job not asked
     assert retried.status is VideoStatus.QUEUED
     assert harness.stats()["requests"].get("status", 0) == polls

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from mimio_core.config import Settings
-from mimio_core.domain import ReferenceUpload, VideoStatus
+from mimio_core.domain import ReferenceUpload, UserRequest, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.providers.base import JobRequest
 from mimio_core.providers.replicate import ReplicateProvider, log_progress
 from mimio_core.submission import as_variations
-from tests.conftest import FAST_RETRIES
+from tests.conftest import FAST_RETRIES, carry_out
 from tests.integration.hosted import hosted_engine, hosted_request, templates
 from tests.integration.test_restart import wait_for
 from tests.media import png_bytes
@@ -169,7 +169,7 @@ def test_cancelling_a_video_cancels_its_prediction(engine: Engine, replicate: Re
     replicate.model("kwaivgi/kling-v3-video", steps=1000)
     (video,) = engine.submit([kling()])
     wait_for(lambda: (engine.store.get_video(video.id) or video).external_video_id, 30, "the prediction")
-    cancelled = engine.cancel(video.id, video.user_id)
+    cancelled = carry_out(engine, video.id, video.user_id, UserRequest.CANCEL)
     assert cancelled is not None and (cancelled.status, cancelled.error) == (
         VideoStatus.CANCELLED,
         "Cancelled.",

@@ -17,7 +17,16 @@ from typing import Any
 from psycopg import sql
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-COMPARISONS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+# PostgREST 12 adds `isdistinct` (IS DISTINCT FROM: a NULL is a value like any other)
+COMPARISONS = {
+    "eq": "=",
+    "neq": "<>",
+    "lt": "<",
+    "lte": "<=",
+    "gt": ">",
+    "gte": ">=",
+    "isdistinct": "IS DISTINCT FROM",
+}
 IS_VALUES = {"null": "NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
 RESERVED_PARAMS = {"select", "order", "limit", "offset", "columns", "or"}
 TARGET = "pgrst_t"  # the alias every statement gives the table (or function result) it works on

@@ -96,6 +96,8 @@ def video_row(**changes: object) -> dict[str, object]:
         "completed_at": None,
         "status_note": None,
         "failure_kind": None,
+        "requested_action": None,
+        "requested_at": None,
     }
     return {**row, **changes}
 
@@ -117,6 +119,7 @@ def test_table_calls_carry_the_anon_key_and_the_users_jwt(alice, recorder):
     assert seen.params == [
         ("select", "*"),
         ("user_id", f"eq.{A}"),
+        ("requested_action", "isdistinct.delete"),  # being deleted: out of the lists at once
         ("status", "in.(claimed,creating,generating,transferring)"),
         ("model", "eq.sora-2"),
         ("or", f"({search_condition('a,b)')})"),

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mimio_core.config import load_settings
-from mimio_core.domain import QueueShare, VideoStatus
+from mimio_core.domain import QueueShare, UserRequest, VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, VideoFilter, video_key
 from mimio_core.supabase_project import SupabaseProject
 
@@ -90,7 +90,8 @@ def test_a_signed_in_user_and_the_engine_on_a_real_project(env, tmp_path: Path):
     finally:
         try:
             files.delete(key)
-            user.delete_video(video_id)
+            user.ask(user_id, video_id, UserRequest.DELETE)  # as the user; the engine removes it
+            assert engine.remove(video_id) is True
             user.delete_project(user_id, project.id)
             assert user.get_video(video_id) is None and user.get_project(user_id, project.id) is None
         finally:

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from mimio_core.domain import FailureKind, TrackedVideo, VideoStatus
-from mimio_core.store.base import NewVideo, ProjectError, Usage, VideoFilter
+from mimio_core.domain import FailureKind, TrackedVideo, UserRequest, VideoStatus
+from mimio_core.store.base import NewVideo, ProjectError, RequestRefused, Usage, VideoFilter
 from mimio_core.store.supabase import SupabaseError, SupabaseStore, supabase_client
 from tests.supabase.conftest import ANON_KEY, URL, USER_A, USER_B
 
@@ -88,7 +88,9 @@ def test_a_user_cannot_see_or_change_another_users_videos(alice, bob):
     assert bob.get_videos([mine.id]) == []
     assert bob.list_videos(A) == []
     assert bob.count_videos(A) == 0
-    bob.delete_video(mine.id)  # RLS filters it out: nothing deleted, no error
+    assert bob.remove(mine.id) is False  # RLS filters it out: nothing deleted, no error
+    with pytest.raises(RequestRefused, match=r"^That video does not exist"):
+        bob.ask(A, mine.id, UserRequest.DELETE)
     assert alice.get_video(mine.id) == mine
     with pytest.raises(SupabaseError, match=r"permission denied for table videos \[42501\]$"):
         bob.cancelled(mine.id, "not yours")

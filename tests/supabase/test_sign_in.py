@@ -10,13 +10,15 @@ import httpx
 import pytest
 
 from mimio_core.auth import Account, SignInError, UserSession
-from mimio_core.domain import VideoRequest, VideoStatus
+from mimio_core.domain import UserRequest, VideoRequest, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.providers.mimio import MimioProvider
+from mimio_core.store.base import RequestRefused
 from mimio_core.store.supabase import SupabaseError, supabase_client
 from mimio_core.submission import record_submission
 from mimio_core.validation import validate_request
 from tests.conftest import FAST_RETRIES
+from tests.integration.test_restart import wait_for
 from tests.supabase.conftest import ANON_KEY, URL
 from tests.supabase.harness_auth import auth_error
 from tests.supabase.tokens import jwt_claims
@@ -263,13 +265,17 @@ def test_a_signed_in_users_submission_is_finished_by_the_engine_and_only_they_ca
         [done] = engine.wait([video.id], timeout=60)
         assert done.status is VideoStatus.COMPLETED, done.error
         assert theirs.store.get_videos([video.id]) == []
-        engine.delete(video.id, bob.id)
-        assert engine.retry(video.id, bob.id) is None and engine.cancel(video.id, bob.id) is None
+        for request in UserRequest:  # through his own store (RLS hides it) or the engine's (not his)
+            for store in (theirs.store, service_store):
+                with pytest.raises(RequestRefused, match=r"^That video does not exist"):
+                    store.ask(bob.id, video.id, request)
+        engine.tick()
         [kept] = mine.store.get_videos([video.id])
         assert kept.status is VideoStatus.COMPLETED and mine.files.exists(kept.storage_path)
         source = mine.files.media_source(kept.storage_path)
         assert harness.storage.signed[-1].expires_in == 900 and "token=" in source
-        engine.delete(video.id, alice.id)
+        mine.store.ask(alice.id, video.id, UserRequest.DELETE)  # as herself, under RLS
+        wait_for(lambda: not service_store.get_videos([video.id]), 30, "the engine to delete it")
         assert mine.store.get_videos([video.id]) == [] and not mine.files.exists(kept.storage_path)
     finally:
         engine.stop()

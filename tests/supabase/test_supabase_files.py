@@ -9,14 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mimio_core.domain import FailureKind, ReferenceUpload, VideoRequest, VideoStatus
+from mimio_core.domain import FailureKind, ReferenceUpload, UserRequest, VideoRequest, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.providers.mimio import MimioProvider
 from mimio_core.store.base import thumbnail_key, video_key
 from mimio_core.store.supabase import SupabaseError, supabase_client
 from mimio_core.store.supabase_files import SupabaseFileStorage
 from mimio_core.validation import validate_request
-from tests.conftest import FAST_RETRIES
+from tests.conftest import FAST_RETRIES, carry_out
 from tests.media import assert_playable_mp4, png_bytes
 from tests.supabase.conftest import SERVICE_KEY, URL, USER_A, USER_B
 
@@ -188,7 +188,7 @@ def test_storage_refusing_the_video_ends_it_clearly_and_a_bad_minute_is_retried(
             [done] = engine.wait([video.id], timeout=60)
             stored = done.storage_path is not None and files.exists(done.storage_path)
             if outcome == "too large":  # Retry fetches the kept job again, on PostgreSQL too (it once
-                retried = engine.retry(video.id, A)  # sent a float where a timestamp goes)
+                retried = carry_out(engine, video.id, A, UserRequest.RETRY)  # sent a float for a timestamp)
                 [again] = engine.wait([video.id], timeout=60)
                 stored_again = again.storage_path is not None and files.exists(again.storage_path)
         finally:
@@ -199,7 +199,7 @@ def test_storage_refusing_the_video_ends_it_clearly_and_a_bad_minute_is_retried(
         return
     assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.STORAGE_REFUSED)
     assert done.storage_path is None
-    assert retried is not None and retried.status is VideoStatus.GENERATING
+    assert retried is not None and retried.status is not VideoStatus.QUEUED  # its kept job, not a new one
     assert (again.status, again.external_video_id) == (VideoStatus.COMPLETED, done.external_video_id)
     assert stored_again and len(mp4_uploads) == uploads + 1  # the second upload was accepted
     creates = httpx.get(f"{server.url}/_admin/stats").json()["requests"]["create"]

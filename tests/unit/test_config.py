@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import mimio_core
 from mimio_core.config import SETTINGS, ConfigError, Settings, load_settings
+from mimio_core.supabase_project import SupabaseProject
 from tests.supabase.tokens import mint_jwt
 
 
@@ -306,6 +309,26 @@ def test_a_half_or_wrong_supabase_configuration_is_refused_naming_the_key_not_it
         load_settings(environ={**SUPABASE, **changes})
     for secret in (SUPABASE["SUPABASE_SERVICE_ROLE_KEY"], SUPABASE["SUPABASE_ANON_KEY"], "sb_secret_xyz"):
         assert secret not in str(refused.value)
+
+
+def test_a_web_tier_without_an_engine_needs_no_service_role_key_but_an_engine_does(tmp_path):
+    without_key = {**SUPABASE, "SUPABASE_SERVICE_ROLE_KEY": ""}
+    web = load_settings(environ={**without_key, "MIMIO_ENGINE": "off"})
+    assert web.engine is False and web.supabase is not None and web.supabase.service_role_key is None
+    assert load_settings(environ={}).engine is True  # embedded by default
+    with pytest.raises(ConfigError, match=r"^MIMIO_ENGINE must be embedded or off, got 'worker'$"):
+        load_settings(environ={"MIMIO_ENGINE": "worker"})
+    project = SupabaseProject(web.supabase, 5)
+    try:  # a worker started with the web tier's settings says what it lacks
+        with pytest.raises(ConfigError, match=r"^SUPABASE_SERVICE_ROLE_KEY is not set: an engine"):
+            project.engine_storage()
+    finally:
+        project.close()
+
+
+def test_the_version_is_the_projects() -> None:
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert mimio_core.__version__ == pyproject["project"]["version"]
 
 
 def test_the_dashboard_shows_no_tracebacks_in_the_browser() -> None:
