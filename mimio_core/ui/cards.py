@@ -93,7 +93,7 @@ def progress_text(video: TrackedVideo) -> str:
     """What a video waiting or in the making is doing: the provider's note where it gives one (fal gives
     no percentage, so none is made up), with the percentage once there is one."""
     if video.status is S.QUEUED:
-        return "Waiting for its turn: its provider is making as many videos at once as it may"
+        return "Queued: it starts when its provider has a free slot."
     doing = video.status_note or DOING.get(video.status, "Generating")
     return f"{doing}: {video.progress}%" if video.progress else doing
 

@@ -16,6 +16,7 @@ from mimio_core.domain import TrackedVideo, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.spend import run_cost
 from mimio_core.ui.cards import badge_markup, video_grid
+from mimio_core.ui.runtime import workers_notice
 from mimio_core.workspace import Workspace
 
 REFRESH = timedelta(seconds=2)
@@ -41,6 +42,8 @@ def progress_panel(runtime: Runtime, workspace: Workspace, video_ids: list[str],
     @st.fragment(run_every=REFRESH if in_flight else None)
     def panel() -> None:
         videos = workspace.store.get_videos(video_ids)
+        if any(not v.is_final for v in videos):  # here too: on a phone the sidebar is closed
+            workers_notice(runtime, workspace, only_warning=True)
         summary(videos, runtime.catalogue)
         video_grid(runtime, workspace, videos, key)
         if in_flight != any(not v.is_final for v in videos):

@@ -109,9 +109,10 @@ def worker_status(_store: Library, user_id: str, window: float) -> tuple[int, in
     return _store.workers_online(window), waiting
 
 
-def workers_notice(runtime: Runtime, workspace: Workspace) -> None:
+def workers_notice(runtime: Runtime, workspace: Workspace, *, only_warning: bool = False) -> None:
     """The sidebar's line about the engines that make the videos, and a warning when this user's videos
-    wait and none is online (MIMIO_ENGINE=off without a running worker)."""
+    wait and none is online (MIMIO_ENGINE=off without a running worker); `only_warning`: the
+    warning alone, for a run's panel."""
     online, waiting = worker_status(workspace.store, workspace.user_id, worker_window(runtime.settings))
     if online == 0 and waiting:
         where = (
@@ -120,10 +121,13 @@ def workers_notice(runtime: Runtime, workspace: Workspace) -> None:
             else "on this machine, with the same MIMIO_DATA_DIR"
         )
         st.warning(
-            f"{waiting} video{'s wait' if waiting > 1 else ' waits'} and no worker is online: start "
+            f"{waiting} video{'s wait' if waiting > 1 else ' waits'} and no worker is online to make "
+            f"{'them' if waiting > 1 else 'it'}. Whoever runs this app starts one with "
             f"`python -m mimio_core worker` {where}.",
             icon=":material/engineering:",
         )
+        return
+    if only_warning:
         return
     where = "this app runs one" if runtime.engine is not None else "MIMIO_ENGINE=off"
     st.caption(f":material/engineering: {online} worker{'s' if online != 1 else ''} online ({where})")

@@ -33,8 +33,8 @@ LEASE = 2  # MIMIO_LEASE_SECONDS: a worker without a heartbeat for this long is 
 CACHE = 5  # seconds the sidebar's worker count is cached (worker_status)
 SHOTS = Path("/tmp/mimio-shots")
 NO_WORKER = (
-    "1 video waits and no worker is online: start python -m mimio_core worker on this machine, "
-    "with the same MIMIO_DATA_DIR."
+    "1 video waits and no worker is online to make it. Whoever runs this app starts one with "
+    "python -m mimio_core worker on this machine, with the same MIMIO_DATA_DIR."
 )
 
 

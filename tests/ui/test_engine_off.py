@@ -65,8 +65,8 @@ def test_the_web_tier_records_and_a_separate_worker_makes_the_videos(
     (video_id,) = at.session_state["single-run"]
     at.run()
     assert (
-        "1 video waits and no worker is online: start `python -m mimio_core worker` on this machine, "
-        "with the same MIMIO_DATA_DIR." in sidebar(at)
+        "1 video waits and no worker is online to make it. Whoever runs this app starts one with "
+        "`python -m mimio_core worker` on this machine, with the same MIMIO_DATA_DIR." in sidebar(at)
     )
     time.sleep(1)  # a web process with an engine would have claimed and created it by now
     store = SQLiteStore(engine_off / "mimio.sqlite3")
