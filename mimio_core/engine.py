@@ -85,7 +85,9 @@ def _process_alive(pid: int) -> bool:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
+    """"1 minute", "10 minutes", "1.5 seconds": how long MIMIO_TIMEOUT is, in a message."""
+    amount, unit = (seconds / 60, "minute") if seconds >= 60 else (seconds, "second")
+    return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
 
 
 class Engine:
@@ -393,8 +395,9 @@ class Engine:
 
     def _past_deadline(self, video: TrackedVideo) -> bool:
         """Whether the video has been at work longer than MIMIO_TIMEOUT (since its claim)."""
-        started = video.started_at.timestamp() if video.started_at else time.time()
-        return time.time() - started > self.settings.timeout
+        now = self.store.clock()
+        started = video.started_at.timestamp() if video.started_at else now
+        return now - started > self.settings.timeout
 
     def _create_later(self, video: TrackedVideo, error: str | None) -> None:
         """The provider proved this create started nothing: keep the video claimed and send it again

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -34,6 +34,19 @@ def require_service(available: bool, reason: str) -> None:
 
 
 FAST_RETRIES = RetryPolicy(attempts=5, base_delay=0.05, max_delay=0.5)
+
+
+class TurnedClock:
+    """A clock a test turns by hand: leases run out and timeouts pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def turn(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def carry_out(
@@ -74,8 +87,15 @@ class Harness:
         self.settings, self.server = settings, server
         self.engines: list[Engine] = []
 
-    def engine(self, api: str = "mimio", api_key: str | None = None, **changes: object) -> Engine:
-        """An engine speaking the Mimio API, or (`api="openai"`) the server's OpenAI-compatible /v1."""
+    def engine(
+        self,
+        api: str = "mimio",
+        api_key: str | None = None,
+        clock: Callable[[], float] = time.time,
+        **changes: object,
+    ) -> Engine:
+        """An engine speaking the Mimio API, or (`api="openai"`) the server's OpenAI-compatible /v1;
+        `clock` is its store's (and so its leases' and timeouts')."""
         settings = self.settings.replace(**changes) if changes else self.settings
         provider: VideoProvider = (
             OpenAIProvider(f"{self.server.url}/v1", api_key=api_key, policy=FAST_RETRIES)
@@ -83,7 +103,7 @@ class Harness:
             else MimioProvider(self.server.url, policy=FAST_RETRIES)
         )
         engine = Engine(
-            SQLiteStore(settings.data_dir / "mimio.sqlite3"),
+            SQLiteStore(settings.data_dir / "mimio.sqlite3", clock),
             LocalFileStorage(settings.data_dir / "files"),
             provider,
             settings,

@@ -6,6 +6,7 @@ The engine and the pages depend on these, never on SQLite or Supabase directly.
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,10 +70,6 @@ Values = dict[Column, str | int | datetime | None]
 
 
 GONE = "That video does not exist (it may have been deleted)."
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def request_refusal(video: TrackedVideo, request: UserRequest) -> str | None:
@@ -220,6 +217,11 @@ class JobQueue(ABC):
     when the video is no longer where the operation expects it (or, with an `owner`, no longer held
     by that engine): someone else, a cancel or a delete got there first."""
 
+    clock: Callable[[], float] = time.time  # seconds since the epoch; a test may turn it by hand
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
     def claim(
         self, owner: str, capacity: int, lease_seconds: float, share: QueueShare = WHOLE_QUEUE
     ) -> list[TrackedVideo]:
@@ -236,7 +238,7 @@ class JobQueue(ABC):
     def creating(self, video_id: str, owner: str) -> TrackedVideo | None:
         """claimed -> creating: the create call is about to go out. From here on, a lost answer means
         the provider may have started (and billed) a job."""
-        return self._move(video_id, {S.CLAIMED}, S.CREATING, owner, {"create_started_at": _now()})
+        return self._move(video_id, {S.CLAIMED}, S.CREATING, owner, {"create_started_at": self._now()})
 
     def not_started(self, video_id: str, owner: str, note: str) -> TrackedVideo | None:
         """creating -> claimed: the provider proved it started nothing (down, busy), so sending the
@@ -272,7 +274,7 @@ class JobQueue(ABC):
             {
                 "storage_path": storage_path,
                 "thumbnail_path": thumbnail_path,
-                "completed_at": _now(),
+                "completed_at": self._now(),
                 "progress": 100,
             },
         )
@@ -306,7 +308,7 @@ class JobQueue(ABC):
             {S.FAILED},
             S.GENERATING,
             None,
-            {"error": None, "failure_kind": None, "started_at": _now()},
+            {"error": None, "failure_kind": None, "started_at": self._now()},
         )
 
     @abstractmethod

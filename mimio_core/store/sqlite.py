@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,7 +201,8 @@ def _where(user_id: str, where: VideoFilter) -> tuple[str, list[Any]]:
 class SQLiteStore(VideoStore):
     """Records in `<data_dir>/mimio.sqlite3`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
@@ -268,7 +269,7 @@ class SQLiteStore(VideoStore):
     # projects
     def create_project(self, user_id: str, name: str, description: str = "") -> Project:
         name = project_name(name)
-        now = time.time()
+        now = self.clock()
         project_id = str(uuid.uuid4())
         try:
             with self._transaction() as db:
@@ -305,7 +306,7 @@ class SQLiteStore(VideoStore):
                     (
                         name,
                         None if description is None else description.strip(),
-                        time.time(),
+                        self.clock(),
                         project_id,
                         user_id,
                     ),
@@ -331,7 +332,7 @@ class SQLiteStore(VideoStore):
 
     # videos
     def insert_videos(self, videos: list[NewVideo]) -> list[TrackedVideo]:
-        now = time.time()
+        now = self.clock()
         with self._transaction() as db:
             for user_id, project_id in {(v.user_id, v.project_id) for v in videos if v.project_id}:
                 owned = db.execute(
@@ -400,7 +401,7 @@ class SQLiteStore(VideoStore):
         return [Usage(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
     def _record_request(self, user_id: str, video_id: str, request: UserRequest) -> TrackedVideo | None:
-        now = time.time()
+        now = self.clock()
         with self._transaction() as db:  # asked again: the first time it was asked stays
             changed = db.execute(
                 "UPDATE videos SET requested_action = ?, updated_at = ?,"
@@ -412,7 +413,7 @@ class SQLiteStore(VideoStore):
 
     def workers_online(self, within_seconds: float) -> int:
         rows = self._query(
-            "SELECT count(*) FROM engines WHERE last_seen >= ?", (time.time() - within_seconds,)
+            "SELECT count(*) FROM engines WHERE last_seen >= ?", (self.clock() - within_seconds,)
         )
         return int(rows[0][0])
 
@@ -421,7 +422,7 @@ class SQLiteStore(VideoStore):
             "SELECT * FROM videos WHERE requested_action IS NOT NULL AND (status NOT IN"
             f" ({ACTIVE}) OR lease_owner = ? OR lease_owner IS NULL OR lease_expires_at < ?)"
             " ORDER BY requested_at, id LIMIT ?",
-            (owner, time.time(), limit),
+            (owner, self.clock(), limit),
         )
         return [_video(row) for row in rows]
 
@@ -431,7 +432,7 @@ class SQLiteStore(VideoStore):
                 db.execute(
                     "UPDATE videos SET requested_action = NULL, requested_at = NULL, updated_at = ?"
                     " WHERE id = ? AND requested_action = ?",
-                    (time.time(), video_id, str(request)),
+                    (self.clock(), video_id, str(request)),
                 ).rowcount
             )
 
@@ -452,7 +453,7 @@ class SQLiteStore(VideoStore):
                     beat.pid,
                     beat.version,
                     beat.started_at.timestamp(),
-                    time.time(),
+                    self.clock(),
                     beat.videos_held,
                 ),
             )
@@ -466,7 +467,7 @@ class SQLiteStore(VideoStore):
             changed = db.execute(
                 "UPDATE videos SET progress = max(progress, ?), updated_at = ?, status_note = ?"
                 f" WHERE id = ? AND status IN ({ACTIVE}) AND lease_owner = ?",
-                (max(0, min(100, progress)), time.time(), note, video_id, owner),
+                (max(0, min(100, progress)), self.clock(), note, video_id, owner),
             ).rowcount
         return bool(changed)
 
@@ -477,7 +478,7 @@ class SQLiteStore(VideoStore):
             name: (value.timestamp() if isinstance(value, datetime) else value)
             for name, value in values.items()
         }
-        row["updated_at"] = time.time()
+        row["updated_at"] = self.clock()
         assignments = ", ".join(f"{name} = ?" for name in row)
         states = sorted(map(str, sources))
         condition = f"id = ? AND status IN ({', '.join('?' * len(states))})"
@@ -494,7 +495,7 @@ class SQLiteStore(VideoStore):
     def _claim(
         self, owner: str, capacity: int, lease_seconds: float, share: QueueShare
     ) -> list[TrackedVideo]:
-        now = time.time()
+        now = self.clock()
         in_share, models = _share_clause(share)
         with self._transaction() as db:
             active = db.execute(
@@ -522,7 +523,7 @@ class SQLiteStore(VideoStore):
         return self.get_videos(ids)
 
     def heartbeat(self, owner: str, lease_seconds: float) -> list[TrackedVideo]:
-        now = time.time()
+        now = self.clock()
         with self._transaction() as db:
             db.execute(
                 f"UPDATE videos SET lease_owner = ?, lease_expires_at = ? WHERE status IN ({ACTIVE})"

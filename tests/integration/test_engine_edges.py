@@ -16,17 +16,18 @@ from mimio_core.local_server.runner import _is_loopback
 from mimio_core.local_server.service import LocalVideoService, NewJob
 from mimio_core.providers.base import JobRequest
 from mimio_core.providers.mimio import MimioProvider
-from tests.conftest import Harness
+from tests.conftest import Harness, TurnedClock
 from tests.integration.test_pipeline import valid
 
 
 def test_a_create_whose_answer_was_lost_fails_instead_of_billing_twice(harness: Harness) -> None:
-    first = harness.engine()
+    clock = TurnedClock()
+    first = harness.engine(clock=clock)
     (video,) = first.submit([valid(prompt="lost in transit", seconds=4)])
-    first.store.claim(first.owner, 3, 0.01)
+    first.store.claim(first.owner, 3, lease_seconds=30)
     first.store.creating(video.id, first.owner)  # ... and then the process died
-    time.sleep(0.05)
-    second = harness.engine()
+    clock.turn(31)  # its lease ran out
+    second = harness.engine(clock=clock)
     second.tick()
     done = second.store.get_video(video.id)
     assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.UNKNOWN_START)

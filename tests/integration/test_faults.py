@@ -9,8 +9,9 @@ import httpx
 
 from mimio_core.domain import FailureKind, UserRequest, VideoStatus
 from mimio_core.local_server.runner import start_in_thread
-from tests.conftest import Harness, carry_out
+from tests.conftest import Harness, TurnedClock, carry_out
 from tests.integration.test_pipeline import valid
+from tests.integration.test_restart import wait_for
 
 
 def test_transient_500s_and_429s_on_status_and_download_all_complete(harness: Harness) -> None:
@@ -113,12 +114,19 @@ def test_create_that_may_have_started_is_not_sent_again(harness: Harness) -> Non
 
 def test_job_that_never_finishes_times_out_keeping_the_provider_id(harness: Harness) -> None:
     harness.faults(outcomes=[{"prompt_contains": "forever", "outcome": "never"}])
-    engine = harness.engine(timeout=1.0).start()
+    clock = TurnedClock()
+    engine = harness.engine(timeout=60, clock=clock)  # ticked by hand: an hour passes in no time
     (video,) = engine.submit([valid(prompt="render forever", seconds=4)])
-    (done,) = engine.wait([video.id], timeout=30)
+    wait_for(lambda: engine.tick() or engine.store.get_video(video.id).external_video_id, 30, "the job")
+    clock.turn(59)
+    engine.tick()
+    assert engine.store.get_video(video.id).status is VideoStatus.GENERATING  # not yet
+    clock.turn(2)
+    engine.tick()
+    done = engine.store.get_video(video.id)
     assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.TIMED_OUT)
     assert done.error == (
-        f"Timed out after 1 seconds waiting for the provider. Its job {done.external_video_id} is kept: "
+        f"Timed out after 1 minute waiting for the provider. Its job {done.external_video_id} is kept: "
         "Retry checks it again."
     )
     assert done.external_video_id
