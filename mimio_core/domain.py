@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 
 from mimio_core.catalogue import ReferenceKind
 
@@ -130,30 +131,45 @@ class VideoRequest:
     project_id: str | None = None
 
 
-@dataclass(frozen=True)
-class ValidRequest:
-    """A request that passed validation: every field is set and allowed for its model."""
+@dataclass(frozen=True, kw_only=True)
+class VideoSpec:
+    """What a video is made of, declared once: a valid request, a new record, a tracked video and a
+    provider's job request all are one (and `spec_fields` copies it from one to the next)."""
 
     prompt: str
-    title: str
     model: str
     size: str
     seconds: int
+
+
+class SpecFields(TypedDict):
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+
+
+def spec_fields(source: VideoSpec) -> SpecFields:
+    """The `VideoSpec` part of any of them, as keyword arguments for another."""
+    return {"prompt": source.prompt, "model": source.model, "size": source.size, "seconds": source.seconds}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidRequest(VideoSpec):
+    """A request that passed validation: every field is set and allowed for its model."""
+
+    title: str
     reference: CheckedReference | None
     project_id: str | None
 
 
-@dataclass(frozen=True)
-class TrackedVideo:
+@dataclass(frozen=True, kw_only=True)
+class TrackedVideo(VideoSpec):
     """One video as the store records it; the store is the source of truth."""
 
     id: str
     user_id: str
     title: str
-    prompt: str
-    model: str
-    size: str
-    seconds: int
     status: VideoStatus
     progress: int
     created_at: datetime

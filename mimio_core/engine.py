@@ -31,6 +31,7 @@ from mimio_core.domain import (
     UserRequest,
     ValidRequest,
     VideoStatus,
+    spec_fields,
 )
 from mimio_core.errors import BadInput
 from mimio_core.leftovers import remove_stale
@@ -85,7 +86,7 @@ def _process_alive(pid: int) -> bool:
 
 
 def _minutes(seconds: float) -> str:
-    """"1 minute", "10 minutes", "1.5 seconds": how long MIMIO_TIMEOUT is, in a message."""
+    """ "1 minute", "10 minutes", "1.5 seconds": how long MIMIO_TIMEOUT is, in a message."""
     amount, unit = (seconds / 60, "minute") if seconds >= 60 else (seconds, "second")
     return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
 
@@ -464,13 +465,7 @@ class Engine:
         if video.reference_path:
             original = self._read_reference(video, video.reference_path)
             reference = fit_reference(original, video.size).reference  # the original stays stored
-        return JobRequest(
-            prompt=video.prompt,
-            model=video.model,
-            size=video.size,
-            seconds=video.seconds,
-            reference=reference,
-        )
+        return JobRequest(**spec_fields(video), reference=reference)
 
     # watching provider jobs
     def _watch(self, videos: list[TrackedVideo]) -> None:

@@ -11,7 +11,7 @@ import logging
 import uuid
 from dataclasses import replace
 
-from mimio_core.domain import CheckedReference, TrackedVideo, ValidRequest
+from mimio_core.domain import CheckedReference, TrackedVideo, ValidRequest, spec_fields
 from mimio_core.store.base import FileStorage, Library, NewVideo, reference_key
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,7 @@ def record_submission(
             id=derived(f"video-{index}"),
             user_id=user_id,
             title=request.title,
-            prompt=request.prompt,
-            model=request.model,
-            size=request.size,
-            seconds=request.seconds,
+            **spec_fields(request),
             project_id=request.project_id,
             batch_id=batch_id,
             reference_path=_store_reference(files, user_id, request.reference),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO
 
-from mimio_core.domain import CheckedReference, QueueShare
+from mimio_core.domain import CheckedReference, QueueShare, VideoSpec
 from mimio_core.errors import ProviderFailure
 
 
@@ -55,14 +55,10 @@ def job_state(word: str) -> JobState:
     return FINAL_WORDS.get(word.strip().lower(), JobState.RUNNING)
 
 
-@dataclass(frozen=True)
-class JobRequest:
+@dataclass(frozen=True, kw_only=True)
+class JobRequest(VideoSpec):
     """What a provider needs to start one generation."""
 
-    prompt: str
-    model: str
-    size: str
-    seconds: int
     reference: CheckedReference | None = None
 
     def wire_fields(self) -> dict[str, str]:

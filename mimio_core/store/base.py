@@ -22,6 +22,7 @@ from mimio_core.domain import (
     QueueShare,
     TrackedVideo,
     UserRequest,
+    VideoSpec,
     VideoStatus,
 )
 from mimio_core.errors import BadInput, StorageFailure
@@ -93,17 +94,13 @@ def project_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class NewVideo:
+@dataclass(frozen=True, kw_only=True)
+class NewVideo(VideoSpec):
     """The fields a video record starts with; it always starts `queued`."""
 
     id: str
     user_id: str
     title: str
-    prompt: str
-    model: str
-    size: str
-    seconds: int
     project_id: str | None = None
     batch_id: str | None = None
     reference_path: str | None = None

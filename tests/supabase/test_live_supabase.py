@@ -59,7 +59,18 @@ def test_a_signed_in_user_and_the_engine_on_a_real_project(env, tmp_path: Path):
         with pytest.raises(ProjectError, match="You already have a project named"):
             user.create_project(user_id, name)
         [recorded] = user.insert_videos(
-            [NewVideo(video_id, user_id, "Live test", "a red fox", LIVE_MODEL, "1280x720", 4, project.id)]
+            [
+                NewVideo(
+                    id=video_id,
+                    user_id=user_id,
+                    title="Live test",
+                    prompt="a red fox",
+                    model=LIVE_MODEL,
+                    size="1280x720",
+                    seconds=4,
+                    project_id=project.id,
+                )
+            ]
         )
         assert (recorded.status, recorded.user_id, recorded.project_id) == (
             VideoStatus.QUEUED,

@@ -255,7 +255,9 @@ def test_create_batch_with_references_goes_one_by_one(api, provider):
         Reply(body={"video_id": "job-1"}),
         Reply(400, {"detail": "Reference image too small"}),
     )
-    started = provider.create_batch([REQUEST, JobRequest("p", "sora-2", "720x1280", 8, reference=ref)])
+    started = provider.create_batch(
+        [REQUEST, JobRequest(prompt="p", model="sora-2", size="720x1280", seconds=8, reference=ref)]
+    )
     assert started == [StartedJob(job_id="job-1"), StartedJob(error="Reference image too small")]
     assert api.calls("POST", "/api/videos/create-batch") == []
 

@@ -230,7 +230,9 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_records_and_the_lifecycle_survive_reopening(db_path):
     first = SQLiteStore(db_path)
-    [video] = first.insert_videos([NewVideo("v-1", USER, "T", "P", "sora-2", "720x1280", 8)])
+    [video] = first.insert_videos(
+        [NewVideo(id="v-1", user_id=USER, title="T", prompt="P", model="sora-2", size="720x1280", seconds=8)]
+    )
     assert first.claim("a", 1, 30) and first.creating("v-1", "a")
     moved = first.started("v-1", "a", "job-1")
     first.close()
