@@ -105,6 +105,8 @@ VIDEOS_EXTRAS = (
     "CREATE INDEX IF NOT EXISTS videos_user_created ON videos (user_id, created_at DESC)",
     "CREATE INDEX IF NOT EXISTS videos_status_created ON videos (status, created_at)",
     "CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id)",
+    # the engine asks for people's requests every tick: only the few videos with one are read
+    "CREATE INDEX IF NOT EXISTS videos_requested ON videos (requested_at) WHERE requested_action IS NOT NULL",
     # any writer is held to the lifecycle (the store's own door checks first, with a better message)
     """CREATE TRIGGER IF NOT EXISTS videos_enforce_transition BEFORE UPDATE OF status ON videos
     WHEN new.status IS NOT old.status AND NOT EXISTS (
