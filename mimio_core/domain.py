@@ -181,6 +181,7 @@ class TrackedVideo(VideoSpec):
     storage_path: str | None = None
     thumbnail_path: str | None = None
     reference_path: str | None = None
+    reference_type: str | None = None  # recorded at upload, when its bytes were checked; None: older rows
     started_at: datetime | None = None
     # set just before the provider's create call: a record with this and no job id was maybe created
     create_started_at: datetime | None = None

@@ -86,7 +86,7 @@ def _process_alive(pid: int) -> bool:
 
 
 def _minutes(seconds: float) -> str:
-    """ "1 minute", "10 minutes", "1.5 seconds": how long MIMIO_TIMEOUT is, in a message."""
+    """How long MIMIO_TIMEOUT is, in a message: 1 minute, 10 minutes, 1.5 seconds."""
     amount, unit = (seconds / 60, "minute") if seconds >= 60 else (seconds, "second")
     return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
 
@@ -338,9 +338,10 @@ class Engine:
     def _create_group(self, group: list[TrackedVideo]) -> None:
         try:
             videos, requests = [], []
+            fitted: dict[tuple[str, ...], CheckedReference] = {}
             for video in group:
                 try:
-                    request = self._job_request(video)
+                    request = self._job_request(video, fitted)
                 except InvalidReference as exc:
                     self._fail(video, K.INVALID, f"This video cannot be made: {exc}.")
                     continue
@@ -445,7 +446,8 @@ class Engine:
     def _read_reference(self, video: TrackedVideo, key: str) -> CheckedReference:
         """The video's stored reference, read with the engine's rights over every user's files, so
         checked again first: it must be the owner's own upload, within the size limit (read no
-        further than that) and an image or video; else `InvalidReference`."""
+        further than that), and an image or video: by the type recorded when its bytes were checked
+        at upload, or (a row from before types were recorded) by its bytes; else `InvalidReference`."""
         if not is_own_reference(video.user_id, key):
             raise InvalidReference(f"its reference {key!r} is not one of this video's owner's uploads")
         limit, buffer = self.settings.max_reference_bytes, bytearray()
@@ -454,17 +456,26 @@ class Engine:
             if len(buffer) > limit:
                 raise InvalidReference(f"its reference is larger than {limit / 1_048_576:g} MB")
         data = bytes(buffer)  # one copy, shared by the type check and the request
-        mime, description = detect_type(data)
+        mime, description = (
+            (video.reference_type, video.reference_type) if video.reference_type else detect_type(data)
+        )
         if mime not in IMAGE_MIMES and mime not in VIDEO_MIMES:
             raise InvalidReference(f"its reference is {description}, not an image or a video")
         kind: ReferenceKind = "video" if mime in VIDEO_MIMES else "image"
         return CheckedReference(name=Path(key).name, data=data, mime=mime, kind=kind)
 
-    def _job_request(self, video: TrackedVideo) -> JobRequest:
+    def _job_request(
+        self, video: TrackedVideo, fitted: dict[tuple[str, ...], CheckedReference]
+    ) -> JobRequest:
+        """The provider's request; `fitted` keeps the references read (and checked, for their owner)
+        and fitted for this create call, so variations of one image read and fit it once."""
         reference = None
-        if video.reference_path:
-            original = self._read_reference(video, video.reference_path)
-            reference = fit_reference(original, video.size).reference  # the original stays stored
+        if key := video.reference_path:
+            seen = (video.user_id, key, video.size)
+            if seen not in fitted:
+                original = self._read_reference(video, key)  # the original stays stored
+                fitted[seen] = fit_reference(original, video.size).reference
+            reference = fitted[seen]
         return JobRequest(**spec_fields(video), reference=reference)
 
     # watching provider jobs

@@ -53,6 +53,7 @@ def record_submission(
             project_id=request.project_id,
             batch_id=batch_id,
             reference_path=_store_reference(files, user_id, request.reference),
+            reference_type=None if request.reference is None else request.reference.mime,
         )
         for index, request in enumerate(requests)
     ]

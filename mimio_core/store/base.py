@@ -104,6 +104,7 @@ class NewVideo(VideoSpec):
     project_id: str | None = None
     batch_id: str | None = None
     reference_path: str | None = None
+    reference_type: str | None = None  # its MIME type, as the upload's bytes showed it
 
 
 @dataclass(frozen=True)
@@ -450,6 +451,7 @@ def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> Track
         storage_path=row["storage_path"],
         thumbnail_path=row["thumbnail_path"],
         reference_path=row["reference_path"],
+        reference_type=row["reference_type"],
         batch_id=None if row["batch_id"] is None else str(row["batch_id"]),
         created_at=required_time("created_at"),
         updated_at=required_time("updated_at"),

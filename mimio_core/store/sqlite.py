@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS {{table}} (
     storage_path TEXT,
     thumbnail_path TEXT,
     reference_path TEXT,
+    reference_type TEXT,
     batch_id TEXT,
     lease_owner TEXT,
     lease_expires_at REAL,
@@ -123,6 +124,7 @@ ADDED_COLUMNS = {
     "status_note": "TEXT",
     "requested_action": f"TEXT CHECK (requested_action IN ({REQUESTS}))",
     "requested_at": "REAL",
+    "reference_type": "TEXT",
 }
 
 # A database of the version with four states ('processing' for everything in between, cancelled and
@@ -345,8 +347,8 @@ class SQLiteStore(VideoStore):
             for offset, video in enumerate(videos):
                 db.execute(
                     "INSERT OR IGNORE INTO videos (id, user_id, project_id, title, prompt, model, size,"
-                    " duration_seconds, status, progress, batch_id, reference_path, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
+                    " duration_seconds, status, progress, batch_id, reference_path, reference_type,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)",
                     (
                         video.id,
                         video.user_id,
@@ -358,6 +360,7 @@ class SQLiteStore(VideoStore):
                         video.seconds,
                         video.batch_id,
                         video.reference_path,
+                        video.reference_type,
                         # a microsecond apart so "oldest first" keeps submission order
                         (int(now * 1e6) + offset) / 1e6,  # whole microseconds, as a datetime reads them
                         now,

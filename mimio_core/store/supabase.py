@@ -292,6 +292,7 @@ class SupabaseStore(VideoStore):
                 "duration_seconds": video.seconds,
                 "batch_id": video.batch_id,
                 "reference_path": video.reference_path,
+                "reference_type": video.reference_type,
             }
             for video in videos
         ]

@@ -7,8 +7,11 @@ import hashlib
 
 import pytest
 
-from mimio_core.domain import FailureKind, VideoStatus
+import mimio_core.engine as engine_module
+from mimio_core.domain import FailureKind, ReferenceUpload, VideoRequest, VideoStatus
 from mimio_core.store.base import NewVideo, reference_key, video_key
+from mimio_core.submission import as_variations
+from mimio_core.validation import validate_request
 from tests.conftest import Harness
 from tests.media import png_bytes
 
@@ -112,3 +115,52 @@ def test_the_owners_own_reference_is_used(harness: Harness) -> None:
     engine.start()
     (done,) = engine.wait([video_id], timeout=60)
     assert done.status is VideoStatus.COMPLETED, done.error
+
+
+def test_a_recorded_type_is_trusted_and_variations_read_and_fit_their_reference_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The type recorded at upload spares the engine a sniff, and the three variations of one submit
+    (one create call) read and fit their shared reference once, not three times."""
+    sniffed: list[int] = []
+    fits: list[str] = []
+    real_fit = engine_module.fit_reference
+
+    def fit(reference, size):  # type: ignore[no-untyped-def]
+        fits.append(size)
+        return real_fit(reference, size)
+
+    monkeypatch.setattr(engine_module, "detect_type", lambda data: sniffed.append(len(data)) or ("?", "?"))
+    monkeypatch.setattr(engine_module, "fit_reference", fit)
+    engine = harness.engine()
+    poster = ReferenceUpload("poster.png", png_bytes(900, 900))
+    request = validate_request(
+        VideoRequest(prompt="the poster comes alive", seconds=4, size="1280x720", reference=poster),
+        max_reference_bytes=1 << 20,
+    )
+    videos = engine.submit(as_variations(request, 3))
+    assert {v.reference_type for v in videos} == {"image/png"}
+    engine.start()
+    done = engine.wait([v.id for v in videos], timeout=90)
+    assert [v.status for v in done] == [VideoStatus.COMPLETED] * 3, [v.error for v in done]
+    assert harness.stats()["requests"]["create-variations"] == 1
+    assert (sniffed, fits) == ([], ["1280x720"])
+
+
+def test_a_reference_recorded_before_types_were_is_sniffed(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sniffed: list[int] = []
+    real_detect = engine_module.detect_type
+    monkeypatch.setattr(
+        engine_module, "detect_type", lambda data: sniffed.append(len(data)) or real_detect(data)
+    )
+    engine = harness.engine()
+    image = png_bytes(1280, 720)
+    key = own_key(BOB, image)
+    engine.files.put_bytes(key, image, "image/png")
+    video_id = record(harness, engine, key)  # no reference_type, as an older row
+    engine.start()
+    (done,) = engine.wait([video_id], timeout=60)
+    assert done.status is VideoStatus.COMPLETED, done.error
+    assert sniffed == [len(image)]

@@ -131,6 +131,7 @@ def test_migrations_apply_in_filename_order(pg_cluster: Cluster, db: psycopg.Con
         "20261202150000_claim_per_provider.sql",
         "20261202160000_explicit_states.sql",
         "20261202170000_user_requests_and_workers.sql",
+        "20261202180000_reference_type.sql",
     ]
     assert rows(
         db,

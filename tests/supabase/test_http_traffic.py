@@ -98,6 +98,7 @@ def video_row(**changes: object) -> dict[str, object]:
         "failure_kind": None,
         "requested_action": None,
         "requested_at": None,
+        "reference_type": None,
     }
     return {**row, **changes}
 
