@@ -32,6 +32,11 @@ ENDED = {
 }
 
 
+# how Replicate's models say a content filter stopped them ("NSFW content detected. ...", "The input or
+# output was flagged as sensitive. ... (E005)"): the same request would be refused again
+POLICY_SIGNS = ("NSFW content", "flagged as sensitive", "(E005)")
+
+
 def log_progress(logs: Any) -> int:
     """The last percentage a model printed, or 0."""
     found = TQDM_PERCENT.findall(logs) if isinstance(logs, str) else []
@@ -97,7 +102,8 @@ class ReplicateProvider(HostedProvider):
         if word in ENDED:
             error = prediction.get("error")
             reason = f"{ENDED[word]}: {error}" if error else f"{ENDED[word]}."
-            return JobStatus(job_id, JobState.FAILED, 0, word, reason)
+            by_policy = any(sign in str(error or "") for sign in POLICY_SIGNS)
+            return JobStatus(job_id, JobState.FAILED, 0, word, reason, by_policy)
         notes = {"starting": f"Starting up at {self.label}", "processing": f"Generating at {self.label}"}
         note = notes.get(word, f"At {self.label}: {word}")
         return JobStatus(job_id, JobState.RUNNING, log_progress(prediction.get("logs")), word, note=note)

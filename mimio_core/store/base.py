@@ -71,12 +71,13 @@ Values = dict[Column, str | int | datetime | None]
 
 
 GONE = "That video does not exist (it may have been deleted)."
+DELETING = "This video is being deleted."
 
 
 def request_refusal(video: TrackedVideo, request: UserRequest) -> str | None:
     """Why `request` cannot apply to the video as it is now, or None when it can."""
     if video.requested is UserRequest.DELETE:
-        return "This video is being deleted."
+        return DELETING
     if request is UserRequest.RETRY and video.status not in (S.FAILED, S.CANCELLED):
         return f"Only a failed or cancelled video can be retried; this one is {video.status}."
     if request is UserRequest.CANCEL and video.is_final:
@@ -193,7 +194,7 @@ class Library(ABC):
         asked = self._record_request(user_id, video_id, request)
         if asked is None:  # deleted, or asked to be, meanwhile
             now = self.get_video(video_id)
-            raise RequestRefused("This video is being deleted." if now is not None else GONE)
+            raise RequestRefused(DELETING if now is not None else GONE)
         return asked
 
     @abstractmethod

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mimio_core.config import Settings
-from mimio_core.domain import ReferenceUpload, UserRequest, VideoStatus
+from mimio_core.domain import FailureKind, ReferenceUpload, UserRequest, VideoStatus
 from mimio_core.engine import Engine
 from mimio_core.providers.base import JobRequest
 from mimio_core.providers.replicate import ReplicateProvider, log_progress
@@ -118,6 +118,7 @@ def test_a_failed_prediction_and_a_content_filter_show_replicates_error(
     (video,) = engine.submit([kling("flagged")])
     (done,) = engine.wait([video.id], timeout=30)
     assert (done.status, done.error) == (F, f"Replicate could not make the video: {NSFW_ERROR}")
+    assert done.failure_kind is FailureKind.REFUSED  # the same prompt would be filtered again
     assert replicate.creates == 1 and replicate.downloads == 0
 
 
