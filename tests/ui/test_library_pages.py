@@ -12,6 +12,7 @@ from mimio_core.runtime import Runtime
 from mimio_core.store.base import StorageError
 from mimio_core.ui.frame import UNEXPECTED
 from mimio_core.validation import validate_request
+from tests.integration.test_restart import wait_for
 from tests.shown import shown
 from tests.ui.conftest import texts
 
@@ -100,7 +101,7 @@ def test_retry_a_failed_video_from_the_library(
     api_server.service.faults.clear()
     app.switch_page("app_pages/my_videos.py").run()
     app.button(key=f"retry-library-{failed.id}").click().run()
-    assert runtime.store.get_video(failed.id).status is not VideoStatus.FAILED
+    wait_for(lambda: runtime.store.get_video(failed.id).status is not VideoStatus.FAILED, 30, "the retry")
     (done,) = runtime.engine.wait([failed.id], timeout=60)
     assert done.status is VideoStatus.COMPLETED
 
@@ -113,9 +114,9 @@ def test_delete_asks_first_then_removes_the_record_and_its_file(app: AppTest, ru
     assert "Delete this video and its file? This cannot be undone." in texts(app)
     assert runtime.store.get_video(video.id) is not None
     app.button(key=f"confirm-library-{video.id}").click().run()
-    assert runtime.store.get_video(video.id) is None
+    assert "No videos yet." in texts(app)  # out of the list at once, before the engine has acted
+    wait_for(lambda: runtime.store.get_video(video.id) is None, 30, "the engine to delete it")
     assert not runtime.files.exists(video.storage_path), stored
-    assert "No videos yet." in texts(app)
 
 
 def test_use_as_template_opens_single_pre_filled(app: AppTest, runtime: Runtime) -> None:
