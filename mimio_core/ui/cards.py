@@ -11,7 +11,8 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 
 from mimio_core.catalogue import parse_size
-from mimio_core.domain import TrackedVideo, UserRequest, VideoStatus
+from mimio_core.domain import FailureKind, TrackedVideo, UserRequest, VideoStatus
+from mimio_core.prefill import template_query
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import RequestRefused, StorageError
 from mimio_core.ui.runtime import worker_status
@@ -40,6 +41,7 @@ def badge_markup(status: VideoStatus, count: int | None = None) -> str:
 
 
 PORTRAIT_PLAYER = 240  # pixels
+SINGLE_PAGE = "app_pages/single.py"
 
 
 def elapsed(video: TrackedVideo, now: float | None = None) -> str:
@@ -176,7 +178,16 @@ def video_card(
             else:
                 st.info(plain(video.error or "Cancelled."), icon=":material/block:")
             buttons = st.container(horizontal=True)
-            request_button(buttons, runtime, workspace, video, key, UserRequest.RETRY)
+            if video.failure_kind is FailureKind.REFUSED:  # the same request would be refused again
+                if buttons.button(
+                    "Edit and retry",
+                    key=f"edit-{key}-{video.id}",
+                    icon=":material/edit:",
+                    help="The provider refused this request as it is: change it, then create it again",
+                ):
+                    st.switch_page(SINGLE_PAGE, query_params=template_query(video))
+            else:
+                request_button(buttons, runtime, workspace, video, key, UserRequest.RETRY)
         else:
             st.progress(video.progress / 100, text=plain(progress_text(video)))
             buttons = st.container(horizontal=True)

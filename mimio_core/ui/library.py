@@ -13,10 +13,8 @@ from mimio_core.prefill import template_query
 from mimio_core.runtime import Runtime
 from mimio_core.spend import spend_by_project
 from mimio_core.store.base import FileStorage
-from mimio_core.ui.cards import BADGES, asked
+from mimio_core.ui.cards import BADGES, SINGLE_PAGE, asked
 from mimio_core.workspace import Workspace
-
-SINGLE_PAGE = "app_pages/single.py"
 
 
 def thumbnail_url(files: FileStorage, key: str | None) -> str | None:
@@ -42,7 +40,10 @@ def videos_table(
             "Preview": [thumbnail_url(files, v.thumbnail_path) for v in videos],
             "Status": [BADGES[v.status][0] for v in videos],  # before the title: a phone shows two columns
             "Title": [v.title for v in videos],
-            "Progress": [100 if v.status is VideoStatus.COMPLETED else v.progress for v in videos],
+            # a failed or cancelled video's last percentage would read as half done
+            "Progress": [
+                100 if v.status is VideoStatus.COMPLETED else 0 if v.is_final else v.progress for v in videos
+            ],
             "Model": [v.model for v in videos],
             "Size": [v.size for v in videos],
             "Seconds": [v.seconds for v in videos],

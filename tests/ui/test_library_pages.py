@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mimio_core.domain import LOCAL_USER_ID, VideoRequest, VideoStatus
+from mimio_core.domain import LOCAL_USER_ID, FailureKind, TrackedVideo, VideoRequest, VideoStatus
 from mimio_core.local_server.runner import RunningServer
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import StorageError
+from mimio_core.store.local_files import LocalFileStorage
 from mimio_core.ui.frame import UNEXPECTED
+from mimio_core.ui.library import videos_table
 from mimio_core.validation import validate_request
 from tests.integration.test_restart import wait_for
 from tests.shown import shown
@@ -96,8 +101,11 @@ def test_gallery_table_filters_and_csv(app: AppTest, runtime: Runtime, api_serve
 def test_retry_a_failed_video_from_the_library(
     app: AppTest, runtime: Runtime, api_server: RunningServer
 ) -> None:
-    refuse(api_server, "flaky")
+    api_server.service.faults.update(
+        {"outcomes": [{"prompt_contains": "flaky", "outcome": "error", "message": "GPU fell over"}]}
+    )
     (failed,) = make_videos(runtime, "a flaky scene")
+    assert failed.failure_kind is FailureKind.PROVIDER_FAILED
     api_server.service.faults.clear()
     app.switch_page("app_pages/my_videos.py").run()
     app.button(key=f"retry-library-{failed.id}").click().run()
@@ -117,6 +125,22 @@ def test_delete_asks_first_then_removes_the_record_and_its_file(app: AppTest, ru
     assert "No videos yet." in texts(app)  # out of the list at once, before the engine has acted
     wait_for(lambda: runtime.store.get_video(video.id) is None, 30, "the engine to delete it")
     assert not runtime.files.exists(video.storage_path), stored
+
+
+def test_a_refused_video_offers_edit_and_retry_instead_of_a_retry_that_would_be_refused_again(
+    app: AppTest, runtime: Runtime, api_server: RunningServer
+) -> None:
+    refuse(api_server, "forbidden")
+    (refused,) = make_videos(runtime, "a forbidden scene")
+    assert refused.failure_kind is FailureKind.REFUSED
+    app.switch_page("app_pages/my_videos.py").run()
+    labels = [b.label for b in app.button]
+    assert "Edit and retry" in labels and "Retry" not in labels
+    app.button(key=f"edit-library-{refused.id}").click().run()
+    assert not app.exception
+    assert [t.value for t in app.title] == ["Single video"]
+    assert app.text_area(key="single-prompt").value == "a forbidden scene"  # ready to be changed
+    assert runtime.store.get_video(refused.id).requested is None  # nothing was asked of the engine
 
 
 def test_use_as_template_opens_single_pre_filled(app: AppTest, runtime: Runtime) -> None:
@@ -175,3 +199,33 @@ def test_a_store_that_breaks_shows_an_explanation_never_a_traceback(
     app.run()
     assert not app.exception
     assert [shown(e.value) for e in app.error] == ["Could not list your videos: the database is read-only."]
+
+
+def test_the_table_shows_a_finished_but_failed_video_at_no_progress(tmp_path: Path) -> None:
+    """A job that failed at 50% is not half done: the table's bar shows what is left, nothing."""
+    moment = datetime.now(UTC)
+
+    def at(status: VideoStatus, progress: int, kind: FailureKind | None = None) -> TrackedVideo:
+        return TrackedVideo(
+            id=f"{status}",
+            user_id=LOCAL_USER_ID,
+            title="t",
+            prompt="p",
+            model="sora-2",
+            size="720x1280",
+            seconds=4,
+            status=status,
+            progress=progress,
+            failure_kind=kind,
+            created_at=moment,
+            updated_at=moment,
+        )
+
+    videos = [
+        at(VideoStatus.FAILED, 50, FailureKind.PROVIDER_FAILED),
+        at(VideoStatus.CANCELLED, 30),
+        at(VideoStatus.GENERATING, 40),
+        at(VideoStatus.COMPLETED, 100),
+    ]
+    table = videos_table(videos, {}, LocalFileStorage(tmp_path))
+    assert list(table["Progress"]) == [0, 0, 40, 100]
