@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -113,6 +114,36 @@ BUTTONS = {
 }
 
 
+@dataclass(frozen=True)
+class TemplateButton:
+    """A button that opens Single video pre-filled with a video's request."""
+
+    name: str  # its widget key's prefix
+    label: str
+    icon: str
+    help: str
+
+
+EDIT_AND_RETRY = TemplateButton(
+    "edit",
+    "Edit and retry",
+    ":material/edit:",
+    "The provider refused this request as it is: change it, then create it again",
+)
+REUSE = TemplateButton(
+    "template",
+    "Reuse",
+    ":material/content_copy:",
+    "Use as template: opens Single video with this video's prompt and settings",
+)
+
+
+def template_button(video: TrackedVideo, key: str, button: TemplateButton) -> None:
+    """`button`, where the caller's layout puts it; a click opens Single video pre-filled."""
+    if st.button(button.label, key=f"{button.name}-{key}-{video.id}", icon=button.icon, help=button.help):
+        st.switch_page(SINGLE_PAGE, query_params=template_query(video))
+
+
 def request_button(
     row: DeltaGenerator,
     runtime: Runtime,
@@ -179,13 +210,8 @@ def video_card(
                 st.info(plain(video.error or "Cancelled."), icon=":material/block:")
             buttons = st.container(horizontal=True)
             if video.failure_kind is FailureKind.REFUSED:  # the same request would be refused again
-                if buttons.button(
-                    "Edit and retry",
-                    key=f"edit-{key}-{video.id}",
-                    icon=":material/edit:",
-                    help="The provider refused this request as it is: change it, then create it again",
-                ):
-                    st.switch_page(SINGLE_PAGE, query_params=template_query(video))
+                with buttons:
+                    template_button(video, key, EDIT_AND_RETRY)
             else:
                 request_button(buttons, runtime, workspace, video, key, UserRequest.RETRY)
         else:

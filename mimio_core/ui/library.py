@@ -9,11 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from mimio_core.domain import TrackedVideo, UserRequest, VideoStatus
-from mimio_core.prefill import template_query
 from mimio_core.runtime import Runtime
 from mimio_core.spend import spend_by_project
 from mimio_core.store.base import FileStorage
-from mimio_core.ui.cards import BADGES, SINGLE_PAGE, asked
+from mimio_core.ui.cards import BADGES, REUSE, asked, template_button
 from mimio_core.workspace import Workspace
 
 
@@ -98,13 +97,7 @@ def video_actions(runtime: Runtime, workspace: Workspace) -> Callable[[TrackedVi
 
     def actions(video: TrackedVideo, key: str) -> None:
         confirm_key = f"confirm-delete-{video.id}"
-        if st.button(
-            "Reuse",
-            key=f"template-{key}-{video.id}",
-            icon=":material/content_copy:",
-            help="Use as template: opens Single video with this video's prompt and settings",
-        ):
-            st.switch_page(SINGLE_PAGE, query_params=template_query(video))
+        template_button(video, key, REUSE)
         if not st.session_state.get(confirm_key):
             st.button(
                 "Delete",
