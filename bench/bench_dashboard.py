@@ -48,6 +48,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import local_script_runner as _lsr
 
 from mimio_core.catalogue import MODELS as CATALOGUE
+from mimio_core.config import load_settings
 from mimio_core.domain import LOCAL_USER_ID, FailureKind, TrackedVideo, VideoStatus
 from mimio_core.local_server.renderer import RenderSpec, render_video
 from mimio_core.runtime import Runtime
@@ -500,7 +501,16 @@ def tick_stats(name: str, values: list[float], subtract: float = 0.0) -> list[ob
 
 def bench_tick(data_dir: Path, ids: list[str], reps: int) -> None:
     store, files = SQLiteStore(data_dir / "mimio.sqlite3"), LocalFileStorage(data_dir / "files")
-    runtime = SimpleNamespace(store=store, files=files, engine=None, catalogue=CATALOGUE, models=CATALOGUE)
+    settings = load_settings(environ={"MIMIO_DATA_DIR": str(data_dir)})  # the panel's worker check reads it
+    runtime = SimpleNamespace(
+        store=store,
+        files=files,
+        engine=None,
+        catalogue=CATALOGUE,
+        models=CATALOGUE,
+        settings=settings,
+        supabase=None,
+    )
     runtime.model_label = partial(Runtime.model_label, runtime)  # what a card calls a model
     workspace = Workspace(LOCAL_USER_ID, None, store, files)
     assert all(v.status is VideoStatus.GENERATING for v in store.get_videos(ids)) and len(ids) == IN_FLIGHT
