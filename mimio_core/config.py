@@ -143,6 +143,14 @@ class SupabaseSettings:
     signed_url_seconds: int = 3600
 
 
+# what each provider is called where people read it (the form's "Veo 3.1 · fal.ai", the sidebar)
+PROVIDER_LABELS: dict[ProviderKind, str] = {
+    "local": "Embedded renderer",
+    "mimio": "Mimio video API",
+    "openai": "OpenAI-compatible Videos API",
+    "fal": "fal.ai",
+    "replicate": "Replicate",
+}
 # the setting that activates each remote provider
 PROVIDER_KEYS: dict[ProviderKind, str] = {
     "local": "MIMIO_LOCAL=on (the embedded renderer)",

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
@@ -112,7 +113,10 @@ class Engine:
         # videos whose create provably started nothing: (failed attempts, monotonic time of the next)
         self._create_retries: dict[str, tuple[int, float]] = {}
         self.scratch = settings.data_dir / "tmp"
-        self.started_at = datetime.now(UTC)
+        # who this engine is, as its heartbeat rows say (only the count of videos held changes)
+        self._identity = EngineBeat(
+            self.owner, socket.gethostname(), os.getpid(), __version__, datetime.now(UTC), 0
+        )
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._busy: set[str] = set()  # videos with a create call or a transfer running here
@@ -146,8 +150,7 @@ class Engine:
 
     def _beat(self, videos_held: int) -> None:
         """Say this engine is alive (the sidebar counts workers online by these rows)."""
-        host, pid = socket.gethostname(), os.getpid()
-        self.store.beat(EngineBeat(self.owner, host, pid, __version__, self.started_at, videos_held))
+        self.store.beat(replace(self._identity, videos_held=videos_held))
 
     def _release_dead_engines(self) -> None:
         """Free the leases of engines on this machine whose process has gone (a crash or a kill), so a
@@ -266,9 +269,7 @@ class Engine:
                 continue
             try:
                 self._carry_out(video)
-            except (
-                ProviderError
-            ) as exc:  # the provider could not be asked: the request waits for the next tick
+            except ProviderError as exc:  # the provider could not be asked: it waits for the next tick
                 log.warning("video %s: %s not carried out yet: %s", video.id, video.requested, exc)
 
     def _carry_out(self, video: TrackedVideo) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from mimio_core.catalogue import CatalogueError, ModelSpec, ProviderKind, load_catalogue, route_models
-from mimio_core.config import ConfigError, Settings
+from mimio_core.config import PROVIDER_LABELS, ConfigError, Settings
 from mimio_core.engine import Engine
 from mimio_core.local_server.runner import RunningServer, start_in_thread
 from mimio_core.providers.base import VideoProvider
@@ -29,16 +29,6 @@ from mimio_core.store.sqlite import SQLiteStore
 from mimio_core.supabase_project import SupabaseProject
 
 log = logging.getLogger(__name__)
-
-
-# what each provider is called where people read it (the form's "Veo 3.1 · fal.ai", the sidebar)
-PROVIDER_LABELS: dict[ProviderKind, str] = {
-    "local": "Embedded renderer",
-    "mimio": "Mimio video API",
-    "openai": "OpenAI-compatible Videos API",
-    "fal": "fal.ai",
-    "replicate": "Replicate",
-}
 
 
 def worker_window(settings: Settings) -> float:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from mimio_core.config import PROVIDER_LABELS
 from mimio_core.domain import CheckedReference
 from mimio_core.providers.base import (
     Health,
@@ -83,7 +84,7 @@ class FalProvider(HostedProvider):
         *,
         base_url: str = "https://queue.fal.run",
         storage_url: str = "https://rest.alpha.fal.ai",
-        label: str = "fal.ai",
+        label: str = PROVIDER_LABELS["fal"],
         **options: Any,
     ) -> None:
         super().__init__(

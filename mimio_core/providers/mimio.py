@@ -9,6 +9,7 @@ import logging
 from collections.abc import Collection, Iterator
 from typing import Any, BinaryIO
 
+from mimio_core.config import PROVIDER_LABELS
 from mimio_core.providers.base import (
     Health,
     JobRequest,
@@ -35,7 +36,7 @@ class MimioProvider(HttpProvider):
 
     name = "mimio"
 
-    def __init__(self, base_url: str, *, label: str = "Mimio video API", **options: Any) -> None:
+    def __init__(self, base_url: str, *, label: str = PROVIDER_LABELS["mimio"], **options: Any) -> None:
         super().__init__(base_url, label=label, **options)
 
     @staticmethod

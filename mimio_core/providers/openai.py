@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from mimio_core.config import PROVIDER_LABELS
 from mimio_core.providers.base import (
     Health,
     JobFailure,
@@ -90,7 +91,7 @@ class OpenAIProvider(HttpProvider):
         base_url: str,
         *,
         api_key: str | None = None,
-        label: str = "OpenAI-compatible Videos API",
+        label: str = PROVIDER_LABELS["openai"],
         clock: Callable[[], float] = time.monotonic,
         **options: Any,
     ) -> None:

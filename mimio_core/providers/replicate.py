@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mimio_core.config import PROVIDER_LABELS
 from mimio_core.domain import CheckedReference
 from mimio_core.providers.base import (
     Health,
@@ -58,7 +59,7 @@ class ReplicateProvider(HostedProvider):
         templates: dict[str, RequestTemplate],
         *,
         base_url: str = "https://api.replicate.com/v1",
-        label: str = "Replicate",
+        label: str = PROVIDER_LABELS["replicate"],
         **options: Any,
     ) -> None:
         super().__init__(base_url, label=label, auth_header=f"Bearer {token}", templates=templates, **options)

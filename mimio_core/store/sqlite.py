@@ -217,15 +217,11 @@ class SQLiteStore(VideoStore):
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
-        self._adopt_explicit_states()
-        with self._transaction() as db:  # the lifecycle as data, for the trigger: always this version's
+        with self._transaction() as db:  # one write transaction at open, whichever process is first
+            self._adopt_explicit_states(db)
             for statement in VIDEOS_EXTRAS:
                 db.execute(statement)
-            db.execute("DELETE FROM video_transitions")
-            db.executemany(
-                "INSERT INTO video_transitions VALUES (?, ?)",
-                [(str(old), str(new)) for old, targets in TRANSITIONS.items() for new in targets],
-            )
+            self._hold_the_lifecycle(db)
 
     def _add_missing_columns(self) -> None:
         """A database made by an older version gains the columns added since (nothing else changes)."""
@@ -238,21 +234,28 @@ class SQLiteStore(VideoStore):
                     if "duplicate column" not in str(exc):
                         raise
 
-    def _adopt_explicit_states(self) -> None:
+    @staticmethod
+    def _adopt_explicit_states(db: sqlite3.Connection) -> None:
         """Rebuild a four-state `videos` table (SQLite cannot change a CHECK in place) with every row
-        mapped to its explicit state and failure kind; nothing else changes. Once, in one transaction,
-        whichever process (app or worker) gets there first."""
-        with self._transaction() as db:
-            [definition] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'videos'").fetchone()
-            if "'processing'" not in definition:
-                return
-            db.execute(VIDEOS_TABLE.format(table="videos_explicit"))
-            db.execute(
-                f"INSERT INTO videos_explicit ({COPIED_COLUMNS}, status, failure_kind)"
-                f" SELECT {COPIED_COLUMNS}, {OLD_STATUS_TO_STATE}, {OLD_ERROR_TO_KIND} FROM videos"
-            )
-            db.execute("DROP TABLE videos")
-            db.execute("ALTER TABLE videos_explicit RENAME TO videos")
+        mapped to its explicit state and failure kind; nothing else changes."""
+        [definition] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'videos'").fetchone()
+        if "'processing'" not in definition:
+            return
+        db.execute(VIDEOS_TABLE.format(table="videos_explicit"))
+        db.execute(
+            f"INSERT INTO videos_explicit ({COPIED_COLUMNS}, status, failure_kind)"
+            f" SELECT {COPIED_COLUMNS}, {OLD_STATUS_TO_STATE}, {OLD_ERROR_TO_KIND} FROM videos"
+        )
+        db.execute("DROP TABLE videos")
+        db.execute("ALTER TABLE videos_explicit RENAME TO videos")
+
+    @staticmethod
+    def _hold_the_lifecycle(db: sqlite3.Connection) -> None:
+        """The trigger's table of allowed changes is this version's (written only when it differs)."""
+        wanted = {(str(old), str(new)) for old, targets in TRANSITIONS.items() for new in targets}
+        if set(map(tuple, db.execute("SELECT from_status, to_status FROM video_transitions"))) != wanted:
+            db.execute("DELETE FROM video_transitions")
+            db.executemany("INSERT INTO video_transitions VALUES (?, ?)", sorted(wanted))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
