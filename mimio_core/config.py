@@ -73,6 +73,11 @@ SETTINGS: tuple[Setting, ...] = (
         "fal's file storage, where references too big for a data URI are uploaded.",
     ),
     Setting(
+        "MIMIO_FAL_API_URL",
+        "https://api.fal.ai/v1",
+        "fal's platform API, where a create whose answer was lost is looked up among past requests.",
+    ),
+    Setting(
         "REPLICATE_API_TOKEN",
         None,
         "A Replicate API token: activates provider `replicate` (a secret: environment or st.secrets).",
@@ -168,6 +173,7 @@ class HostedSettings:
     key: str = field(repr=False)
     base_url: str = ""
     storage_url: str = ""  # fal: where uploads go; Replicate uploads through its API
+    api_url: str = ""  # fal: its platform API, which lists past requests; Replicate lists through its API
 
 
 @dataclass(frozen=True)
@@ -330,15 +336,14 @@ def _supabase(raw: Callable[[str], str | None], engine: bool) -> SupabaseSetting
     return SupabaseSettings(url, anon_key, service_key or None, seconds)
 
 
-def _hosted(
-    raw: Callable[[str], str | None], key_name: str, url_name: str, storage_name: str | None = None
-) -> HostedSettings | None:
-    """A hosting platform's settings when its key is set; its URLs have defaults."""
+def _hosted(raw: Callable[[str], str | None], key_name: str, *url_names: str) -> HostedSettings | None:
+    """A hosting platform's settings when its key is set; its URLs (base, storage, platform API, in
+    that order) have defaults."""
     key = (raw(key_name) or "").strip()
     if not key:
         return None
-    urls = [_url(name, raw(name) or "") for name in (url_name, storage_name) if name]
-    for name, url in zip((url_name, storage_name), urls, strict=False):
+    urls = [_url(name, raw(name) or "") for name in url_names]
+    for name, url in zip(url_names, urls, strict=True):
         if url is None:
             raise ConfigError(f"{name} is empty: leave it unset for the default")
     return HostedSettings(key, *(url or "" for url in urls))
@@ -363,7 +368,7 @@ def load_settings(
 
     api_url = get("MIMIO_API_URL", _url)
     openai_base_url = get("MIMIO_OPENAI_BASE_URL", _url)
-    fal = _hosted(raw, "FAL_KEY", "MIMIO_FAL_QUEUE_URL", "MIMIO_FAL_STORAGE_URL")
+    fal = _hosted(raw, "FAL_KEY", "MIMIO_FAL_QUEUE_URL", "MIMIO_FAL_STORAGE_URL", "MIMIO_FAL_API_URL")
     replicate = _hosted(raw, "REPLICATE_API_TOKEN", "MIMIO_REPLICATE_BASE_URL")
     local = get("MIMIO_LOCAL", _switch)
     present = _remote_present(api_url, openai_base_url, fal, replicate)

@@ -36,6 +36,7 @@ from mimio_core.domain import (
 )
 from mimio_core.errors import BadInput
 from mimio_core.leftovers import remove_stale
+from mimio_core.lost_create import LOST, RETRY, NoLostJob, lost_job
 from mimio_core.providers.base import (
     JobRequest,
     JobState,
@@ -245,15 +246,9 @@ class Engine:
         self._forget_retries(set(retry_at) - {video.id for video in held})
         idle = [video for video in held if video.id not in busy]
         by_state = {state: [video for video in idle if video.status is state] for state in S}
-        # a create call went out but its answer was never saved (the process stopped): the provider may
-        # have started it, so creating it again could bill twice; let a person decide
-        for video in by_state[S.CREATING]:
-            self._fail(
-                video,
-                K.UNKNOWN_START,
-                "The app stopped while the provider was starting this video, so it is unknown whether it "
-                "started. Retry creates it again.",
-            )
+        if lost := by_state[S.CREATING]:  # a create call went out but its answer was never saved
+            self._mark_busy(video.id for video in lost)
+            self._calls.submit(self._settle_lost_creates, lost)
         now = time.monotonic()
         self._start_creates([video for video in by_state[S.CLAIMED] if retry_at.get(video.id, now) <= now])
         self._watch(by_state[S.GENERATING])
@@ -364,18 +359,20 @@ class Engine:
             except Exception as exc:  # whatever it is, the video must not stay creating
                 log.exception("starting %d video(s) failed", len(videos))
                 started = [StartedJob(error=f"{type(exc).__name__}: {exc}", refused=False)] * len(videos)
+            taken: set[str] = set()  # jobs adopted for lost answers of this group
             for video, result in zip(videos, started, strict=True):
-                self._record_start(video, result)
+                self._record_start(video, result, taken)
         finally:
             self._done(v.id for v in group)
 
-    def _record_start(self, video: TrackedVideo, result: StartedJob) -> None:
-        """What one create call's item did to its video: started, try later, or failed (and why)."""
+    def _record_start(self, video: TrackedVideo, result: StartedJob, taken: set[str]) -> None:
+        """What one create call's item did to its video: started, try later, adopted the job its lost
+        answer started, or failed (and why)."""
         if result.not_started and not self._past_deadline(video):
             self._create_later(video, result.error)
             return
         self._forget_retries([video.id])
-        reason = result.error or "no reason given"
+        reason = (result.error or "no reason given").rstrip(".")
         if result.job_id is None and result.refused:
             self._fail(video, K.REFUSED, f"The provider refused the video: {reason}")
         elif result.job_id is None and result.not_started:
@@ -384,17 +381,44 @@ class Engine:
                 K.NOT_STARTED,
                 f"Could not start the video within {_minutes(self.settings.timeout)}: {reason}",
             )
-        elif result.job_id is None:
-            self._fail(
-                video,
-                K.UNKNOWN_START,
-                f"Could not start the video: {reason}. "
-                "The provider may have started it; Retry creates it again.",
-            )
+        elif result.job_id is None:  # the provider may have started it: look for its job
+            self._adopt_lost(video, f"Could not start the video: {reason}", taken)
         elif self.store.started(video.id, self.owner, result.job_id):
             log.info("video %s started as provider job %s", video.id, result.job_id)
         else:  # cancelled or deleted while the call was out: do not leave a billed job running
             self._delete_job(result.job_id)
+
+    def _settle_lost_creates(self, videos: list[TrackedVideo]) -> None:
+        """Videos left `creating` with no job id: a stopped engine's, or ones whose create answer was
+        lost here; oldest create first, so identical requests each get their own job."""
+        try:
+            taken: set[str] = set()
+            for video in sorted(videos, key=lambda v: v.create_started_at or v.created_at):
+                self._adopt_lost(video, LOST, taken)
+        finally:
+            self._done(video.id for video in videos)
+
+    def _adopt_lost(self, video: TrackedVideo, cause: str, taken: set[str]) -> None:
+        """Adopt the job the provider started for a create whose answer was lost, once its list of
+        jobs shows it; until MIMIO_TIMEOUT the video stays `creating` and is looked up each tick.
+        Where none is found, creating it again could bill twice: it fails and a person decides."""
+        try:
+            job_id = lost_job(self.provider, self.store, video, taken, cause)
+            why, verdict = "the provider listed no job of it", ", so it probably did not start"
+        except NoLostJob as exc:
+            self._fail(video, K.UNKNOWN_START, str(exc))
+            return
+        except ProviderError as exc:
+            job_id, why, verdict = None, "the provider could not be asked for its jobs", f" ({exc})"
+        if job_id is not None:
+            taken.add(job_id)
+            if self.store.started(video.id, self.owner, job_id):
+                log.info("video %s adopted job %s (its create answer was lost)", video.id, job_id)
+        elif self._past_deadline(video):
+            self._fail(video, K.UNKNOWN_START, f"{LOST}, and {why} until the timeout{verdict}. {RETRY}")
+        else:
+            note = f"Looking for its job at the provider ({cause[0].lower()}{cause[1:]}): {why} yet."
+            self.store.progress(video.id, self.owner, video.progress, note)
 
     def _past_deadline(self, video: TrackedVideo) -> bool:
         """Whether the video has been at work longer than MIMIO_TIMEOUT (since its claim)."""

@@ -144,6 +144,7 @@ def open_provider(
             templates,
             base_url=fal.base_url,
             storage_url=fal.storage_url,
+            api_url=fal.api_url,
             status_rate=settings.status_rate,
             **options,
         ), None

@@ -140,6 +140,13 @@ class VideoProvider(ABC):
         """A still image of the finished video when the provider offers one (else None)."""
         return None
 
+    def started_jobs(self, spec: VideoSpec, since: float, until: float) -> list[str] | None:
+        """Jobs this account started between `since` and `until` (epoch seconds), oldest first, whose
+        recorded input is what a create of `spec` without a reference sends: how a create whose answer
+        was lost (the app stopped while it was out) is found again instead of billed twice. None: this
+        provider cannot list its jobs (or cannot show their inputs), so nothing can be found."""
+        return None
+
     def queue_shares(self) -> list[QueueShare]:
         """The shares of the queue that each get MIMIO_CONCURRENCY slots: one provider, one share."""
         return [QueueShare()]

@@ -9,12 +9,13 @@ so the job id is the returned request path; status, result and cancel hang off i
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from mimio_core.config import PROVIDER_LABELS
-from mimio_core.domain import CheckedReference
+from mimio_core.domain import CheckedReference, VideoSpec
 from mimio_core.providers.base import (
     Health,
     JobFailure,
@@ -25,7 +26,7 @@ from mimio_core.providers.base import (
     ProviderRefused,
 )
 from mimio_core.providers.hosted import HostedProvider
-from mimio_core.providers.http import POLL_ONCE, error_detail
+from mimio_core.providers.http import MAX_LIST_PAGES, POLL_ONCE, error_detail, in_window, input_matches
 from mimio_core.request_template import RequestTemplate
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 POLICY_TYPES = frozenset({"content_policy_violation"})
 # answers to a result fetch that are about the fetch, not the request's outcome
 NOT_THE_ANSWER = frozenset({401, 403, 408, 409, 429})
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def app_of(endpoint: str) -> str:
@@ -84,6 +89,7 @@ class FalProvider(HostedProvider):
         *,
         base_url: str = "https://queue.fal.run",
         storage_url: str = "https://rest.alpha.fal.ai",
+        api_url: str = "https://api.fal.ai/v1",
         label: str = PROVIDER_LABELS["fal"],
         **options: Any,
     ) -> None:
@@ -92,10 +98,11 @@ class FalProvider(HostedProvider):
             label=label,
             auth_header=f"Key {key}",
             templates=templates,
-            auth_urls=[storage_url],
+            auth_urls=[storage_url, api_url],
             **options,
         )
         self.storage_url = storage_url.rstrip("/")
+        self.api_url = api_url.rstrip("/")
 
     # creating
     def create(self, request: JobRequest) -> str:
@@ -108,6 +115,41 @@ class FalProvider(HostedProvider):
         if returned.startswith(prefix):
             return returned.removeprefix(prefix)
         return f"{app_of(endpoint)}/requests/{body['request_id']}"
+
+    def started_jobs(self, spec: VideoSpec, since: float, until: float) -> list[str] | None:
+        """The platform API's request history of the model's endpoint with payloads
+        (https://fal.ai/docs/platform-apis/v1/models/requests/by-endpoint); a request whose input
+        was not stored (payload storage off) cannot be matched."""
+        template = self.templates.get(spec.model)
+        if template is None:
+            return []
+        endpoint = template.route(False)
+        expected = template.model_input(spec.prompt, spec.size, spec.seconds)
+        params: dict[str, Any] = {
+            "endpoint_id": endpoint,
+            "start": _iso(since),
+            "end": _iso(until + 1),  # exclusive, and whole seconds
+            "expand": "payloads",
+            "limit": 100,
+        }
+        found: list[tuple[float, str]] = []
+        for _ in range(MAX_LIST_PAGES):
+            url = f"{self.api_url}/models/requests/by-endpoint"
+            body = self._list_page(url, params=params)
+            items = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                return None
+            hits, _ = in_window(items, since, until, "sent_at")
+            found += [
+                (at, f"{app_of(endpoint)}/requests/{item['request_id']}")
+                for at, item in hits
+                if item.get("request_id")
+                and input_matches(item.get("json_input"), expected, template.reference)
+            ]
+            if not body.get("has_more") or not body.get("next_cursor"):
+                break
+            params = {**params, "cursor": str(body["next_cursor"])}
+        return [job_id for _, job_id in sorted(found)]
 
     def upload(self, reference: CheckedReference) -> str:
         """fal's storage: initiate an upload, PUT the bytes, pass the file's URL (as `fal_client` does)."""

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import httpx
@@ -34,6 +35,48 @@ from mimio_core.providers.retry import (
 )
 
 log = logging.getLogger(__name__)
+
+# how far back a search for a lost create's job pages: it is minutes old, so a few pages suffice
+MAX_LIST_PAGES = 20
+
+
+def moment(value: Any) -> float | None:
+    """Epoch seconds from a listed job's time: a number (OpenAI) or ISO 8601 text (Replicate, fal)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    return None
+
+
+def in_window(
+    items: Any, since: float, until: float, when: str
+) -> tuple[list[tuple[float, dict[str, Any]]], bool]:
+    """The listed jobs whose time `when` lies between `since` and `until`, each with that time, and
+    whether any was older than `since` (a list newest first need not be paged further)."""
+    hits, older = [], False
+    for item in items if isinstance(items, list) else ():
+        at = moment(item.get(when)) if isinstance(item, dict) else None
+        if at is not None and at <= until:
+            older = older or at < since
+            if at >= since:
+                hits.append((at, item))
+    return hits, older
+
+
+def input_matches(recorded: Any, expected: Mapping[str, Any], reference_field: str | None) -> bool:
+    """Whether a listed job's recorded input holds every field a create sends (platforms add their
+    defaults) and no reference image (a lost create with one is never matched)."""
+    return (
+        isinstance(recorded, dict)
+        and all(recorded.get(key) == value for key, value in expected.items())
+        and (reference_field is None or recorded.get(reference_field) in (None, ""))
+    )
+
 
 # A status poll that fails is harmless (the job is unknown until the next tick), so a routine poll
 # is tried once: retrying it inside the engine's tick would hold up claims, creates and transfers.
@@ -243,6 +286,17 @@ class HttpProvider(VideoProvider):
                 return response.json()
             except ValueError:
                 raise ProviderError(f"{self.label} sent an answer that is not JSON for {path}") from None
+
+    def _list_page(self, path: str, **kwargs: Any) -> Any:
+        """One page of a provider's list of jobs; None when it refuses to list them (a gateway without
+        the route: LiteLLM answers 400). A refused key still raises: the list may work once fixed."""
+        try:
+            return self._json("GET", path, idempotent=True, **kwargs)
+        except ProviderRefused as exc:
+            if exc.status_code in (401, 403):
+                raise
+            log.info("%s does not list its jobs: %s", self.label, exc)
+            return None
 
     def _create_one(self, request: JobRequest) -> StartedJob:
         """One create, its failure turned into a per-item answer (for batches made of single creates)."""

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from mimio_core.config import PROVIDER_LABELS
+from mimio_core.domain import VideoSpec
 from mimio_core.providers.base import (
     Health,
     JobFailure,
@@ -27,7 +28,15 @@ from mimio_core.providers.base import (
     StartedJob,
     job_state,
 )
-from mimio_core.providers.http import POLL_ONCE, HttpProvider, error_code, unwrap_error, with_code
+from mimio_core.providers.http import (
+    MAX_LIST_PAGES,
+    POLL_ONCE,
+    HttpProvider,
+    error_code,
+    in_window,
+    unwrap_error,
+    with_code,
+)
 from mimio_core.validation import detect_type
 
 log = logging.getLogger(__name__)
@@ -53,6 +62,13 @@ def job_failure(error: Any) -> JobFailure:
     if code and (code in POLICY_CODES or "policy" in code or "moderation" in code):
         return JobFailure(f"Refused by the provider's content policy ({code}): {message}", by_policy=True)
     return JobFailure(with_code(message, code))
+
+
+def _made_from(item: dict[str, Any], spec: VideoSpec) -> bool:
+    """Whether a listed video is what a create of `spec` (without a reference) asked for."""
+    wanted = (spec.prompt, spec.model, spec.size, str(spec.seconds))
+    listed = (item.get("prompt"), item.get("model"), item.get("size"), str(item.get("seconds")))
+    return listed == wanted and not item.get("remixed_from_video_id")
 
 
 def _image_body(response: httpx.Response, job_id: str) -> bytes | None:
@@ -122,6 +138,28 @@ class OpenAIProvider(HttpProvider):
 
     def create_batch(self, requests: list[JobRequest]) -> list[StartedJob]:
         return list(self._pool.map(self._create_one, requests))
+
+    def started_jobs(self, spec: VideoSpec, since: float, until: float) -> list[str] | None:
+        """Pages `GET /videos` newest first back to `since`; a job matches by prompt, model, size and
+        seconds. None where the list is refused (LiteLLM answers it 400) or shows no prompts."""
+        found: list[tuple[float, str]] = []
+        listed = shows_prompts = False
+        params: dict[str, Any] = {"limit": 100, "order": "desc"}
+        for _ in range(MAX_LIST_PAGES):
+            body = self._list_page("/videos", params=params)
+            items = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                return None
+            hits, older = in_window(items, since, until, "created_at")
+            listed = listed or bool(items)
+            shows_prompts = shows_prompts or any("prompt" in item for item in items if isinstance(item, dict))
+            found += [(at, str(item.get("id"))) for at, item in hits if _made_from(item, spec)]
+            if older or not items or not isinstance(items[-1], dict) or not body.get("has_more"):
+                break
+            params = {**params, "after": str(items[-1].get("id"))}
+        if listed and not shows_prompts:  # a gateway that drops prompts: nothing can be matched
+            return None
+        return [job_id for _, job_id in sorted(found)]
 
     # watching
     def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from mimio_core.config import PROVIDER_LABELS
-from mimio_core.domain import CheckedReference
+from mimio_core.domain import CheckedReference, VideoSpec
 from mimio_core.providers.base import (
     Health,
     JobRequest,
@@ -21,7 +21,7 @@ from mimio_core.providers.base import (
     ProviderRefused,
 )
 from mimio_core.providers.hosted import HostedProvider
-from mimio_core.providers.http import POLL_ONCE
+from mimio_core.providers.http import MAX_LIST_PAGES, POLL_ONCE, in_window, input_matches
 from mimio_core.request_template import RequestTemplate
 
 # models print tqdm bars: " 45%|████▌     | 9/20 [00:04<00:05,  2.1it/s]"
@@ -76,6 +76,33 @@ class ReplicateProvider(HostedProvider):
         if not isinstance(body, dict) or not body.get("id"):
             raise ProviderError(f"{self.label} answered the create call without a prediction id")
         return str(body["id"])
+
+    def started_jobs(self, spec: VideoSpec, since: float, until: float) -> list[str] | None:
+        """Pages `GET /predictions` (newest first, with each prediction's input) back to `since`."""
+        template = self.templates.get(spec.model)
+        if template is None:
+            return []
+        model, _, version = template.route(False).partition(":")
+        expected = template.model_input(spec.prompt, spec.size, spec.seconds)
+        found: list[tuple[float, str]] = []
+        url = "/predictions"
+        for _ in range(MAX_LIST_PAGES):
+            body = self._list_page(url)
+            results = body.get("results") if isinstance(body, dict) else None
+            if not isinstance(results, list):
+                return None
+            hits, older = in_window(results, since, until, "created_at")
+            found += [
+                (at, str(prediction.get("id")))
+                for at, prediction in hits
+                if (prediction.get("version") == version if version else prediction.get("model") == model)
+                and input_matches(prediction.get("input"), expected, template.reference)
+            ]
+            url = str(body.get("next") or "")
+            if older or not url:
+                break
+            self.check_link(url, "the next page of its predictions")
+        return [job_id for _, job_id in sorted(found)]
 
     def upload(self, reference: CheckedReference) -> str:
         """The Files API (https://replicate.com/docs/topics/predictions/input-files); its URL is passed."""

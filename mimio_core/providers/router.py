@@ -15,7 +15,7 @@ from typing import BinaryIO, cast
 
 from mimio_core.catalogue import ProviderKind
 from mimio_core.config import PROVIDER_KEYS
-from mimio_core.domain import QueueShare
+from mimio_core.domain import QueueShare, VideoSpec
 from mimio_core.providers.base import (
     Health,
     JobRequest,
@@ -122,6 +122,13 @@ class ProviderRouter(VideoProvider):
     @staticmethod
     def _named(name: str, job: StartedJob) -> StartedJob:
         return job if job.job_id is None else StartedJob(job_id=f"{name}:{job.job_id}")
+
+    def started_jobs(self, spec: VideoSpec, since: float, until: float) -> list[str] | None:
+        name = self.routes.get(spec.model)
+        if name is None:
+            return []  # no provider serves the model now: nothing of it can be running anywhere known
+        found = self.members[name].started_jobs(spec, since, until)
+        return None if found is None else [f"{name}:{job_id}" for job_id in found]
 
     # watching
     def statuses(self, job_ids: Collection[str], *, fresh: bool = False) -> dict[str, JobStatus]:

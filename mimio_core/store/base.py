@@ -334,6 +334,11 @@ class JobQueue(ABC):
         """Drop an engine's heartbeat row: it stopped."""
 
     @abstractmethod
+    def jobs_held(self, job_ids: Collection[str]) -> set[str]:
+        """Which of these provider job ids a video of this store already holds (a job found at the
+        provider for a lost create may be another video's)."""
+
+    @abstractmethod
     def lease_owners(self) -> set[str]:
         """Engines that hold a lease on some video now."""
 

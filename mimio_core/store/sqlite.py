@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -543,6 +543,14 @@ class SQLiteStore(VideoStore):
                 (owner,),
             ).fetchall()
         return [_video(row) for row in rows]
+
+    def jobs_held(self, job_ids: Collection[str]) -> set[str]:
+        ids = list(job_ids)
+        if not ids:
+            return set()
+        marks = ", ".join("?" * len(ids))
+        rows = self._query(f"SELECT external_video_id FROM videos WHERE external_video_id IN ({marks})", ids)
+        return {row[0] for row in rows}
 
     def lease_owners(self) -> set[str]:
         return {

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -488,6 +488,13 @@ class SupabaseStore(VideoStore):
         arguments = {"p_owner": owner, "p_lease_seconds": lease_seconds}
         data = _execute("hold leases", self._client.rpc("hold_video_leases", arguments)).data
         return [_video(row) for row in data]
+
+    def jobs_held(self, job_ids: Collection[str]) -> set[str]:
+        ids = list(job_ids)
+        if not ids:
+            return set()
+        request = self._videos().select("external_video_id").in_("external_video_id", ids)
+        return {row["external_video_id"] for row in _execute("look up provider jobs", request).data}
 
     def lease_owners(self) -> set[str]:
         request = self._videos().select("lease_owner").not_.is_("lease_owner", "null")

@@ -568,6 +568,17 @@ def test_the_note_is_replaced_by_each_progress_and_cleared_by_any_change_of_stat
 # --- leases -------------------------------------------------------------------------------------------
 
 
+def test_jobs_held_names_only_the_job_ids_some_video_holds(store):
+    first = put(store, S.CREATING)
+    store.started(first, "a", "fal:fal-ai/veo3/requests/1")
+    second = put(store, S.CREATING)
+    store.started(second, "a", "job-2")
+    store.failed(second, "a", K.TIMED_OUT, "Timed out.")  # a failed video keeps its job: still held
+    asked = ["fal:fal-ai/veo3/requests/1", "job-2", "job-3", "fal:fal-ai/veo3/requests/10"]
+    assert store.jobs_held(asked) == {"fal:fal-ai/veo3/requests/1", "job-2"}
+    assert store.jobs_held([]) == set()
+
+
 def test_lease_owners_and_release(backend: Backend):
     store = backend.store
     a_ids = [put(store, state, owner="a") for state in (S.CLAIMED, S.GENERATING)]

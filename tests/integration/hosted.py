@@ -3,6 +3,9 @@ a stand-in of the platform over loopback HTTP."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from mimio_core.catalogue import MODELS, ProviderKind, models_for
 from mimio_core.config import Settings
 from mimio_core.domain import ReferenceUpload, ValidRequest, VideoRequest
@@ -32,9 +35,12 @@ def hosted_request(
     return validate_request(request, max_reference_bytes=25 << 20, models=models_for(MODELS, kind))
 
 
-def hosted_engine(settings: Settings, provider: VideoProvider) -> Engine:
+def hosted_engine(
+    settings: Settings, provider: VideoProvider, clock: Callable[[], float] = time.time
+) -> Engine:
+    """`clock`: the store's (a stand-in on a clock of its own dates its jobs by that one)."""
     return Engine(
-        SQLiteStore(settings.data_dir / "mimio.sqlite3"),
+        SQLiteStore(settings.data_dir / "mimio.sqlite3", clock),
         LocalFileStorage(settings.data_dir / "files"),
         provider,
         settings,

@@ -16,26 +16,8 @@ from mimio_core.local_server.runner import _is_loopback
 from mimio_core.local_server.service import LocalVideoService, NewJob
 from mimio_core.providers.base import JobRequest
 from mimio_core.providers.mimio import MimioProvider
-from tests.conftest import Harness, TurnedClock
+from tests.conftest import Harness
 from tests.integration.test_pipeline import valid
-
-
-def test_a_create_whose_answer_was_lost_fails_instead_of_billing_twice(harness: Harness) -> None:
-    clock = TurnedClock()
-    first = harness.engine(clock=clock)
-    (video,) = first.submit([valid(prompt="lost in transit", seconds=4)])
-    first.store.claim(first.owner, 3, lease_seconds=30)
-    first.store.creating(video.id, first.owner)  # ... and then the process died
-    clock.turn(31)  # its lease ran out
-    second = harness.engine(clock=clock)
-    second.tick()
-    done = second.store.get_video(video.id)
-    assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.UNKNOWN_START)
-    assert done.error == (
-        "The app stopped while the provider was starting this video, so it is unknown whether it started. "
-        "Retry creates it again."
-    )
-    assert "create" not in harness.stats()["requests"]
 
 
 def test_cancel_while_the_create_call_is_out_deletes_the_new_provider_job(

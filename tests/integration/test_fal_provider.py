@@ -14,6 +14,7 @@ from PIL import Image
 from mimio_core.config import Settings
 from mimio_core.domain import FailureKind, ReferenceUpload, UserRequest, VideoStatus
 from mimio_core.engine import Engine
+from mimio_core.lost_create import LOST
 from mimio_core.providers.fal import FalProvider
 from mimio_core.submission import as_variations
 from mimio_core.ui.cards import progress_text
@@ -42,6 +43,7 @@ def engine(settings: Settings, fal: FalStandin) -> Iterator[Engine]:
         templates("fal"),
         base_url=fal.url,
         storage_url=fal.url,
+        api_url=fal.api_url,
         policy=FAST_RETRIES,
         status_rate=50,
         private_redirects=True,
@@ -155,14 +157,44 @@ def test_a_rate_limited_submit_waits_and_is_queued_once(engine: Engine, fal: Fal
     assert len(fal.queued) == 1
 
 
-def test_a_lost_submit_answer_is_never_sent_again(engine: Engine, fal: FalStandin) -> None:
-    """fal queued it, but the answer never came: sending it again could bill twice."""
+def test_a_lost_submit_answer_is_found_in_the_request_history_and_never_sent_again(
+    engine: Engine, fal: FalStandin
+) -> None:
+    """fal queued it, but the answer never came: sending it again could bill twice, so the request
+    is found in the Platform API's history (with its payload) and adopted."""
     fal.inject("submit", "drop")
-    (video,) = engine.submit([kling()])
+    (video,) = engine.submit([kling("the answer got lost")])
     (done,) = engine.wait([video.id], timeout=30)
-    assert done.status is F and done.error is not None
-    assert done.error.startswith("Could not start the video: fal.ai unreachable: RemoteProtocolError")
+    assert (done.status, done.error) == (C, None)
     assert [s.outcome for s in fal.submissions] == ["lost"] and fal.submit_count == 1
+    (lost,) = fal.submissions
+    assert done.external_video_id == f"fal-ai/kling-video/requests/{lost.request_id}"
+    assert fal.history_reads >= 1
+
+
+def test_a_lost_submit_answer_with_no_request_in_the_history_fails_at_the_timeout(
+    settings: Settings, fal: FalStandin
+) -> None:
+    """The connection broke before fal queued anything: the history never shows it, so after
+    MIMIO_TIMEOUT the video fails and says so (a second submit could bill twice)."""
+    provider = FalProvider(
+        "test-key", templates("fal"), base_url=fal.url, api_url=fal.api_url, policy=FAST_RETRIES
+    )
+    engine = hosted_engine(settings.replace(timeout=1.5), provider).start()
+    try:
+        fal.inject("submit", "server_error", status=500)  # a 500 may have queued it; here it did not
+        (video,) = engine.submit([kling("never queued")])
+        (done,) = engine.wait([video.id], timeout=30)
+        assert (done.status, done.failure_kind) == (F, FailureKind.UNKNOWN_START)
+        assert done.error == (
+            f"{LOST}, and the provider listed no job of it until the timeout, so it probably did not "
+            "start. Retry creates it again."
+        )
+        assert fal.submit_count == 1 and fal.history_reads >= 1
+    finally:
+        engine.stop()
+        engine.store.close()
+        provider.close()
 
 
 def test_status_errors_are_unknown_for_a_while_never_a_failure(engine: Engine, fal: FalStandin) -> None:

@@ -106,8 +106,8 @@ def test_create_that_may_have_started_is_not_sent_again(harness: Harness) -> Non
     (done,) = engine.wait([video.id], timeout=30)
     assert (done.status, done.failure_kind) == (VideoStatus.FAILED, FailureKind.UNKNOWN_START)
     assert done.error == (
-        "Could not start the video: Mimio video API failed: injected fault. "
-        "The provider may have started it; Retry creates it again."
+        "Could not start the video: Mimio video API failed: injected fault, so it is unknown whether it "
+        "started (this provider cannot list its jobs to find it). Retry creates it again."
     )
     assert harness.stats()["requests"]["create"] == 1
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -20,7 +21,7 @@ from tests.conftest import FAST_RETRIES, carry_out
 from tests.integration.hosted import hosted_engine, hosted_request, templates
 from tests.integration.test_restart import wait_for
 from tests.media import png_bytes
-from tests.standins.replicate import NSFW_ERROR, ReplicateStandin, running_replicate
+from tests.standins.replicate import EPOCH, NSFW_ERROR, ReplicateStandin, running_replicate
 
 KLING = "replicate-kling-3"
 C, F = VideoStatus.COMPLETED, VideoStatus.FAILED
@@ -122,21 +123,37 @@ def test_a_failed_prediction_and_a_content_filter_show_replicates_error(
     assert replicate.creates == 1 and replicate.downloads == 0
 
 
-def test_throttled_creates_wait_and_a_lost_answer_is_never_sent_again(
-    engine: Engine, replicate: ReplicateStandin
-) -> None:
+def test_throttled_creates_wait_and_are_made_once(engine: Engine, replicate: ReplicateStandin) -> None:
     replicate.throttle_creates(2, retry_after=0)
     (video,) = engine.submit([kling("patient")])
     (done,) = engine.wait([video.id], timeout=30)
     assert done.status is C, done.error
     assert (replicate.create_attempts, replicate.creates) == (3, 1)
-    replicate.lose_create_answers(1)
-    (video,) = engine.submit([kling("lost")])
-    (lost,) = engine.wait([video.id], timeout=30)
-    assert lost.status is F and (lost.error or "").startswith(
-        "Could not start the video: Replicate unreachable"
-    )
-    assert (replicate.create_attempts, replicate.creates) == (4, 2)
+
+
+def on_standin_time(replicate: ReplicateStandin) -> Callable[[], float]:
+    """Our clock as the stand-in's: its predictions are dated on a clock of its own."""
+    return lambda: (EPOCH + timedelta(seconds=replicate.clock)).timestamp()
+
+
+def test_a_lost_create_answer_is_found_in_the_list_and_adopted_without_a_second_create(
+    settings: Settings, provider: ReplicateProvider, replicate: ReplicateStandin
+) -> None:
+    replicate.list_page_size = 2  # the lost one is on a later page than the newer predictions
+    engine = hosted_engine(settings, provider, on_standin_time(replicate)).start()
+    try:
+        replicate.lose_create_answers(1)
+        (lost,) = engine.submit([kling("lost answer")])
+        newer = engine.submit([kling(f"newer {n}") for n in range(3)])
+        done = engine.wait([lost.id] + [v.id for v in newer], timeout=60)
+        assert [(v.status, v.error) for v in done] == [(C, None)] * 4
+        assert (replicate.create_attempts, replicate.creates) == (4, 4)  # nothing created twice
+        adopted = done[0].external_video_id or ""
+        assert replicate.prediction(adopted.removeprefix("replicate:"))["input"]["prompt"] == "lost answer"
+        assert replicate.list_calls >= 1
+    finally:
+        engine.stop()
+        engine.store.close()
 
 
 def test_poll_errors_are_unknown_for_now_and_a_cut_download_starts_over(

@@ -182,6 +182,8 @@ class Job:
     logs: list[dict[str, str]] = field(default_factory=list)
     output_path: str | None = None
     completed_at: float | None = None
+    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended_at: datetime | None = None
 
 
 @dataclass
@@ -240,6 +242,7 @@ class FalStandin:
         self.files: dict[str, StoredFile] = {}
         self.misrouted: list[tuple[str, str]] = []  # (method, path) answered 404 as an unknown route
         self.submit_count = 0
+        self.history_reads = 0  # pages of the Platform API's request history served
         self.status_polls: Counter[str] = Counter()
         self.result_fetches: Counter[str] = Counter()
         self.cancels: Counter[str] = Counter()
@@ -283,6 +286,11 @@ class FalStandin:
     def rest_url(self) -> str:
         """Stands for `https://rest.fal.ai` (the fal SDK's `rest.alpha.fal.ai`)."""
         return self.url
+
+    @property
+    def api_url(self) -> str:
+        """Stands for `https://api.fal.ai/v1` (the Platform APIs)."""
+        return f"{self.url}/v1"
 
     @property
     def cdn_url(self) -> str:
@@ -483,7 +491,7 @@ class FalStandin:
         if outcome is not None:
             job.outcome = outcome
         job.state = "COMPLETED"
-        job.completed_at = time.monotonic()
+        job.completed_at, job.ended_at = time.monotonic(), datetime.now(UTC)
         if job.outcome.status == 200 and job.outcome.body is None:
             name = f"{secrets.token_urlsafe(12)}_output.mp4"
             path = f"/files/standin/{name}"
@@ -692,6 +700,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._submit("/".join(segments), body, query)
         if not self._authorised():
             return None
+        if segments == ["v1", "models", "requests", "by-endpoint"] and method == "GET":
+            return self._requests_by_endpoint(query)
         if segments == ["storage", "auth", "token"] and method == "POST":
             return self._cdn_token()
         if segments == ["storage", "upload", "initiate"] and method == "POST":
@@ -750,6 +760,57 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             return self._send_fault(fault)
         return self._send(200, answer, {"x-fal-request-id": record.request_id or ""})
+
+    def _requests_by_endpoint(self, query: dict[str, list[str]]) -> None:
+        # GET https://api.fal.ai/v1/models/requests/by-endpoint
+        # (https://fal.ai/docs/platform-apis/v1/models/requests/by-endpoint): `endpoint_id` required;
+        # `start` defaults to 24 hours ago, `end` (exclusive) to now; `limit` 1-100, default 50; `cursor`
+        # "encoding the page number"; `expand=payloads` adds `json_input`/`json_output`; answers
+        # `{"items", "next_cursor", "has_more"}`. Stand-in's own: a request not ended yet is listed too,
+        # with `ended_at` null (the docs do not say), and the newest comes first.
+        def one(name: str) -> str | None:
+            return query.get(name, [None])[0]
+
+        endpoint_id, now = one("endpoint_id"), datetime.now(UTC)
+        limit = one("limit") or "50"
+        if not endpoint_id or not limit.isdecimal() or not 1 <= int(limit) <= 100:
+            return self._send(422, {"detail": "endpoint_id is required and limit is 1 to 100"})  # own wording
+        try:
+            start = datetime.fromisoformat(one("start") or (now - timedelta(hours=24)).isoformat())
+            end = datetime.fromisoformat(one("end") or now.isoformat())
+            page = int(base64.b64decode(one("cursor") or base64.b64encode(b"1")).decode())
+        except ValueError:
+            return self._send(422, {"detail": "start, end and cursor must be valid"})  # own wording
+        with self.standin.lock:
+            jobs = [
+                job
+                for job in self.standin.jobs.values()
+                if job.endpoint_id == endpoint_id and start <= job.sent_at < end
+            ]
+        jobs.sort(key=lambda job: job.sent_at, reverse=True)
+        size = int(limit)
+        chosen = jobs[(page - 1) * size : page * size]
+        payloads = "payloads" in (one("expand") or "").split(",")
+        items = [self._listed(job, payloads) for job in chosen]
+        more = page * size < len(jobs)
+        cursor = base64.b64encode(str(page + 1).encode()).decode() if more else None
+        with self.standin.lock:
+            self.standin.history_reads += 1
+        return self._send(200, {"items": items, "next_cursor": cursor, "has_more": more})
+
+    @staticmethod
+    def _listed(job: Job, payloads: bool) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "request_id": job.request_id,
+            "endpoint_id": job.endpoint_id,
+            "sent_at": job.sent_at.isoformat().replace("+00:00", "Z"),
+            "started_at": job.sent_at.isoformat().replace("+00:00", "Z") if job.started else None,
+            "ended_at": job.ended_at.isoformat().replace("+00:00", "Z") if job.ended_at else None,
+            "status_code": job.outcome.status if job.ended_at else None,
+        }
+        if payloads:
+            item["json_input"] = job.body
+        return item
 
     def _find(self, owner: str, alias: str, request_id: str) -> Job | None:
         job = self.standin.jobs.get(request_id)

@@ -253,6 +253,8 @@ class ReplicateStandin:
         self.sync_early_output = True
         # counters
         self.create_attempts = 0  # every POST to a create route
+        self.list_page_size = 100  # DOCS_HTTP predictions.list: "100 records per page"
+        self.list_calls = 0
         self.creates = 0  # predictions made (lost answers included)
         self.polls: Counter[str] = Counter()  # GET /v1/predictions/{id}, per id, faults included
         self.cancels = 0
@@ -615,6 +617,8 @@ class ReplicateStandin:
             return self._create(seen, f"{official.group(1)}/{official.group(2)}")
         if method == "POST" and path == "/v1/predictions":
             return self._create(seen, None)
+        if method == "GET" and path == "/v1/predictions":
+            return self._list(seen.query.get("cursor", [""])[0])
         one = re.fullmatch(r"/v1/predictions/([^/]+)", path)
         if method == "GET" and one:
             return self._poll(one.group(1))
@@ -696,6 +700,18 @@ class ReplicateStandin:
             headers["Preference-Applied"] = prefer  # CASSETTES: echoed, e.g. "wait=10" or "wait"
         # DOCS_HTTP: 201 "Prediction has been created"; a sync answer is 201 too, done or not (CASSETTES)
         return _json(201, self.render(prediction, created=True), headers)
+
+    def _list(self, cursor: str) -> Answer:
+        """DOCS_HTTP predictions.list: "a paginated list of all predictions created by the user or
+        organization ... 100 records per page", most recent first, `next` the URL of the next page
+        (CASSETTES: `{"next", "previous", "results"}`); the cursor is opaque (here: an offset)."""
+        newest = sorted(self.predictions.values(), key=lambda p: (-p.created_at, p.id))
+        start = int(cursor) if cursor.isdecimal() else 0
+        page = newest[start : start + self.list_page_size]
+        after = start + len(page)
+        next_url = f"{self.url}/predictions?cursor={after}" if after < len(newest) else None
+        self.list_calls += 1
+        return _json(200, {"next": next_url, "previous": None, "results": [self.render(p) for p in page]})
 
     def _resolve(self, ref: str, *, by_version: bool) -> ModelConfig | None:
         if not by_version:
