@@ -34,8 +34,8 @@ from mimio_core.domain import (
     VideoStatus,
     spec_fields,
 )
-from mimio_core.errors import BadInput
-from mimio_core.leftovers import remove_stale
+from mimio_core.errors import BadInput, StorageFailure
+from mimio_core.leftovers import remove_stale, remove_written_by, writer_tag
 from mimio_core.lost_create import LOST, RETRY, NoLostJob, lost_job
 from mimio_core.providers.base import (
     JobRequest,
@@ -166,7 +166,14 @@ class Engine:
                 and not _process_alive(int(pid))
             ):
                 released = self.store.release(owner)
-                log.info("engine %s is gone; resuming its %d video(s)", owner, released)
+                partial = remove_written_by(self.scratch, f"{writer_tag(int(pid))}*.mp4")
+                partial += self.files.remove_partial_writes(int(pid))
+                log.info(
+                    "engine %s is gone; resuming its %d video(s), %d partial file(s) removed",
+                    owner,
+                    released,
+                    partial,
+                )
 
     def stop(self) -> None:
         """Stop working; unfinished videos stay in the store for the next engine to resume."""
@@ -277,6 +284,8 @@ class Engine:
                 if key:
                     self.files.delete(key)
             self.store.remove(video.id)
+            if video.reference_path:
+                self._drop_unused_reference(video.reference_path, video.reference_type)
             log.info("video %s deleted", video.id)
             return
         if request is UserRequest.CANCEL and not video.is_final:
@@ -286,6 +295,22 @@ class Engine:
         # carried out, or no longer applying (it finished, or was retried, meanwhile); a request asked
         # since (a delete) stays for the next tick
         self.store.clear_request(video.id, request)
+
+    def _drop_unused_reference(self, key: str, mime: str | None) -> None:
+        """A reference goes with the last video that records it. A submission of the same image may
+        record it meanwhile: it stores the file again when it finds it gone after recording, and
+        the file is put back here when such a record appeared while it was being deleted."""
+        if self.store.reference_used(key):
+            return
+        try:
+            data = self.files.read_bytes(key)
+        except (FileNotFoundError, StorageFailure):
+            return  # already gone
+        self.files.delete(key)
+        if self.store.reference_used(key):
+            self.files.put_bytes(key, data, mime or detect_type(data)[0])
+        else:
+            log.info("reference %s deleted with the last video made from it", key)
 
     def _cancel(self, video: TrackedVideo) -> None:
         """Stop a queued or active video: it ends `cancelled`, its message saying whether its provider

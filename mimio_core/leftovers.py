@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -21,3 +22,15 @@ def remove_stale(folder: Path, pattern: str, max_age: float = STALE_AFTER) -> in
                 path.unlink()
                 removed += 1
     return removed
+
+
+def writer_tag(pid: int | None = None) -> str:
+    """Where a partial file's name says which process writes it (this one by default): the partial
+    files of a process known to be dead go at once (`remove_written_by`), not after STALE_AFTER."""
+    return f"w{os.getpid() if pid is None else pid}-"
+
+
+def remove_written_by(folder: Path, pattern: str) -> int:
+    """Delete the files under `folder` matching `pattern` (which names a dead writer's tag), however
+    young; returns how many went."""
+    return remove_stale(folder, pattern, max_age=-1.0)

@@ -44,6 +44,7 @@ def record_submission(
         return str(uuid.uuid5(submission, part))
 
     batch_id = derived("batch") if len(requests) > 1 else None
+    references = [_store_reference(files, user_id, request.reference) for request in requests]
     videos = [
         NewVideo(
             id=derived(f"video-{index}"),
@@ -52,12 +53,17 @@ def record_submission(
             **spec_fields(request),
             project_id=request.project_id,
             batch_id=batch_id,
-            reference_path=_store_reference(files, user_id, request.reference),
+            reference_path=references[index],
             reference_type=None if request.reference is None else request.reference.mime,
         )
         for index, request in enumerate(requests)
     ]
     recorded = store.insert_videos(videos)
+    # an engine deleting the last video made from the same image may have removed the file meanwhile
+    stored = {key: request.reference for key, request in zip(references, requests, strict=True) if key}
+    for key, reference in stored.items():
+        if reference is not None and not files.exists(key):
+            files.put_bytes(key, reference.data, reference.mime)
     log.info("recorded %d video(s): %s", len(recorded), ", ".join(v.id for v in recorded))
     return recorded
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from mimio_core.leftovers import writer_tag
 from mimio_core.media import first_video_frame
 from mimio_core.providers.base import ProviderError, VideoProvider
 from mimio_core.store.base import FileStorage, thumbnail_key, video_key
@@ -46,7 +47,7 @@ def transfer_video(
         thumb = thumbnail_key(user_id, video_id)
         return StoredVideo(key, thumb if files.exists(thumb) else None)
     scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=scratch, prefix=f"{video_id}-", suffix=".mp4") as part:
+    with tempfile.NamedTemporaryFile(dir=scratch, prefix=f"{writer_tag()}{video_id}-", suffix=".mp4") as part:
         size = provider.download(job_id, part)  # type: ignore[arg-type]
         part.flush()
         part.seek(0)

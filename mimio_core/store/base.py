@@ -334,6 +334,11 @@ class JobQueue(ABC):
         """Drop an engine's heartbeat row: it stopped."""
 
     @abstractmethod
+    def reference_used(self, key: str) -> bool:
+        """Whether any video records this stored reference (one image is stored once per owner and
+        shared by every video made from it)."""
+
+    @abstractmethod
     def jobs_held(self, job_ids: Collection[str]) -> set[str]:
         """Which of these provider job ids a video of this store already holds (a job found at the
         provider for a lost create may be another video's)."""
@@ -399,6 +404,11 @@ class FileStorage(ABC):
 
     def read_bytes(self, key: str) -> bytes:
         return b"".join(self.open_chunks(key))
+
+    def remove_partial_writes(self, pid: int) -> int:
+        """Delete what a dead process (`pid`, on this machine) left half written; how many went. A
+        storage whose writes are never partial on disk has none."""
+        return 0
 
     @abstractmethod
     def media_source(self, key: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from mimio_core.leftovers import remove_stale
+from mimio_core.leftovers import remove_stale, remove_written_by, writer_tag
 from mimio_core.store.base import FileStorage
 
 
@@ -21,6 +21,9 @@ class LocalFileStorage(FileStorage):
         root.mkdir(parents=True, exist_ok=True)
         remove_stale(root, "**/.incoming-*")  # writes a killed process never finished
 
+    def remove_partial_writes(self, pid: int) -> int:
+        return remove_written_by(self.root, f"**/.incoming-{writer_tag(pid)}*")
+
     def path(self, key: str) -> Path:
         """Where a key lives on disk; refuses keys that would escape the root."""
         path = (self.root / key).resolve()
@@ -31,7 +34,7 @@ class LocalFileStorage(FileStorage):
     def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".incoming-{writer_tag()}")
         try:
             with os.fdopen(handle, "wb") as out:
                 fill(out)

@@ -544,6 +544,9 @@ class SQLiteStore(VideoStore):
             ).fetchall()
         return [_video(row) for row in rows]
 
+    def reference_used(self, key: str) -> bool:
+        return bool(self._query("SELECT 1 FROM videos WHERE reference_path = ? LIMIT 1", (key,)))
+
     def jobs_held(self, job_ids: Collection[str]) -> set[str]:
         ids = list(job_ids)
         if not ids:

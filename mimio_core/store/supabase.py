@@ -489,6 +489,10 @@ class SupabaseStore(VideoStore):
         data = _execute("hold leases", self._client.rpc("hold_video_leases", arguments)).data
         return [_video(row) for row in data]
 
+    def reference_used(self, key: str) -> bool:
+        request = self._videos().select("id").eq("reference_path", key).limit(1)
+        return bool(_execute("look up a reference", request).data)
+
     def jobs_held(self, job_ids: Collection[str]) -> set[str]:
         ids = list(job_ids)
         if not ids:

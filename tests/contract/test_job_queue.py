@@ -579,6 +579,16 @@ def test_jobs_held_names_only_the_job_ids_some_video_holds(store):
     assert store.jobs_held([]) == set()
 
 
+def test_reference_used_while_any_video_records_it(store):
+    key = f"{A}/references/{'a' * 64}.png"
+    assert store.reference_used(key) is False
+    video_id = put(store, S.COMPLETED, reference_path=key)
+    assert store.reference_used(key) is True
+    assert store.reference_used(f"{A}/references/{'b' * 64}.png") is False
+    store.remove(video_id)
+    assert store.reference_used(key) is False
+
+
 def test_lease_owners_and_release(backend: Backend):
     store = backend.store
     a_ids = [put(store, state, owner="a") for state in (S.CLAIMED, S.GENERATING)]
