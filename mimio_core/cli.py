@@ -141,14 +141,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"[red]Configuration error:[/red] {exc}")
         return EXIT_BAD_INPUT
     if args.command == "serve-local":
-        serve_forever(
-            settings.data_dir / "local-server",
-            host=args.host,
-            port=args.port,
-            latency=settings.local_latency,
-            render_slots=settings.local_render_slots,
-            models=catalogue,
-        )
+        try:
+            serve_forever(
+                settings.data_dir / "local-server",
+                host=args.host,
+                port=args.port,
+                latency=settings.local_latency,
+                render_slots=settings.local_render_slots,
+                models=catalogue,
+                api_key=settings.local_api_key,
+                cors_origins=settings.cors_origins,
+            )
+        except ConfigError as exc:
+            err.print(f"[red]Configuration error:[/red] {exc}")
+            return EXIT_BAD_INPUT
         return EXIT_OK
     try:
         if args.command == "worker":

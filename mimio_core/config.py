@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any, get_args
 from mimio_core.catalogue import ProviderKind
 from mimio_core.errors import ConfigurationError
 from mimio_core.tokens import unverified_claims
+
+ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[^\s/:?#@\[\]]+)(:\d{1,5})?")
 
 
 class ConfigError(ConfigurationError):
@@ -113,6 +116,19 @@ SETTINGS: tuple[Setting, ...] = (
         "MIMIO_LOCAL_LATENCY", "0", "Embedded server: extra seconds each job takes, like a remote provider."
     ),
     Setting("MIMIO_LOCAL_RENDER_SLOTS", "1", "Embedded server: renders that may run at once."),
+    Setting(
+        "MIMIO_LOCAL_API_KEY",
+        None,
+        "Embedded server: a key every request but /health must send as `Authorization: Bearer <key>`; "
+        "`serve-local` needs one to listen beyond loopback (a secret: environment or st.secrets).",
+    ),
+    Setting(
+        "MIMIO_CORS_ORIGINS",
+        None,
+        "Embedded server: comma-separated origins of the web pages that may call it, e.g. "
+        "`https://app.example.com,http://localhost:3000`; requests from other pages are refused. "
+        "Unset: http://localhost, http://127.0.0.1 and http://[::1] on any port.",
+    ),
     Setting("MIMIO_LOG_LEVEL", "INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)."),
     Setting(
         "MIMIO_PRIVATE_REDIRECTS",
@@ -203,6 +219,8 @@ class Settings:
     replicate: HostedSettings | None = None
     status_rate: float = 5.0
     engine: bool = True  # MIMIO_ENGINE=embedded: this process runs the engine
+    local_api_key: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] | None = None  # None: the embedded server's localhost origins
 
     @property
     def active_providers(self) -> tuple[ProviderKind, ...]:
@@ -278,6 +296,19 @@ def _url(key: str, raw: str) -> str | None:
     if not raw.startswith(("http://", "https://")):
         raise ConfigError(f"{key} must start with http:// or https://, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _origins(key: str, raw: str) -> tuple[str, ...] | None:
+    """Browser origins as a browser sends them (`scheme://host[:port]`, lower case, no path), or None
+    when blank."""
+    origins = tuple(part.strip().rstrip("/").lower() for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if not ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"{key} must list origins such as https://app.example.com or http://localhost:3000 "
+                f"(scheme, host and optional port; no path), got {origin!r}"
+            )
+    return origins or None
 
 
 def _provider(key: str, raw: str) -> ProviderKind | None:
@@ -411,4 +442,6 @@ def load_settings(
         replicate=replicate,
         status_rate=get("MIMIO_STATUS_RATE", _positive(float)),
         engine=engine,
+        local_api_key=(raw("MIMIO_LOCAL_API_KEY") or "").strip() or None,
+        cors_origins=get("MIMIO_CORS_ORIGINS", _origins),
     )

@@ -1,23 +1,99 @@
 """HTTP routes of the embedded server: the Mimio video API contract, `/health`, and `/_admin` for faults.
 
-Requests are validated as the real server would (4xx with `detail`), using the same catalogue and
-reference checks as the app itself. The same jobs also answer the OpenAI-compatible Videos API under
-`/v1` (see `openai_routes`), with errors in OpenAI's shape there.
+Requests are validated as the real server would (4xx with a string `detail`), using the same
+catalogue and reference checks as the app itself. The same jobs also answer the OpenAI-compatible
+Videos API under `/v1` (see `openai_routes`), with errors in OpenAI's shape there.
+
+In front of the routes, outermost first: on loopback, requests naming another host are refused (DNS
+rebinding); requests from a web page at an origin not allowed are refused whole, so a page that may
+not read the answer cannot start a video either, and allowed origins get CORS answers; with an API
+key, every route but `/health` demands it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import hmac
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mimio_core.local_server import openai_routes
-from mimio_core.local_server.contract import checked_job, serve_video_file
+from mimio_core.local_server.contract import (
+    ApiError,
+    ErrorDetail,
+    OpenAIErrorBody,
+    checked_job,
+    describe_invalid,
+    error_responses,
+    serve_video_file,
+)
 from mimio_core.local_server.faults import ENDPOINTS
 from mimio_core.local_server.service import Job, LocalVideoService, NewJob
+
+# the browser origins allowed when none are configured: pages served from this machine, on any port
+LOCAL_ORIGINS = r"http://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?"
+LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?", re.IGNORECASE)
+OPEN_PATHS = ("/health",)  # answered without the key: a probe, telling nothing but the model names
+CORS_METHODS = ("GET", "POST", "DELETE")
+CORS_HEADERS = ("Authorization", "Content-Type")
+CORS_EXPOSED = ("Content-Disposition", "Retry-After", "retry-after-ms", "openai-poll-after-ms")
+FASTAPI_422 = {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
+class Started(BaseModel):
+    success: bool
+    video_id: str
+    status: str
+    message: str
+
+
+class VideoCreationResult(Started):
+    progress: int
+    model: str
+    size: str
+    seconds: str
+    created_at: int
+
+
+class BatchCreateResponse(BaseModel):
+    success: bool
+    batch_id: str
+    videos: list[Started]
+    total_videos: int
+    message: str
+
+
+class VideoStatus(BaseModel):
+    """A job's status; an unknown id in a batch status answers only `video_id`, `status`, `progress`
+    and `error`."""
+
+    video_id: str
+    status: str
+    progress: int = Field(ge=0, le=100)
+    model: str | None = None
+    size: str | None = None
+    seconds: str | None = None
+    created_at: int | None = None
+    completed_at: int | None = None
+    download_url: str | None = None
+    error: str | None = None
+
+
+class Health(BaseModel):
+    status: str
+    models: list[str]
+
+
+class Deleted(BaseModel):
+    success: bool
+    message: str
 
 
 class BatchItem(BaseModel):
@@ -65,30 +141,105 @@ def _started(job: Job, message: str = "Video generation started") -> dict[str, A
     return {"success": True, "video_id": job.id, "status": job.status, "message": message}
 
 
-def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str | None = None) -> FastAPI:
-    """The server's routes. `api_key`: the `/v1` routes demand `Authorization: Bearer <api_key>`
-    (None: open, like the Mimio routes, which never ask for one)."""
+def _key_refusal(request: Request, api_key: str | None) -> ApiError | None:
+    """The 401 for a request without the right bearer key; None when it may pass. Asset URLs carry
+    their own one-time token instead, like a CDN's signed URL."""
+    path = request.url.path
+    if api_key is None or path in OPEN_PATHS or path.startswith(f"{openai_routes.PREFIX}/_assets/"):
+        return None
+    bearer = {"WWW-Authenticate": "Bearer"}
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return ApiError(
+            401,
+            "You didn't provide an API key. Send it in the header 'Authorization: Bearer <key>'.",
+            headers=bearer,
+        )
+    if not hmac.compare_digest(given.strip().encode(), api_key.encode()):
+        return ApiError(401, "Incorrect API key provided.", code="invalid_api_key", headers=bearer)
+    return None
+
+
+class _LoopbackHostOnly:
+    """Refuse requests whose `Host` is not a loopback name: a web page whose domain an attacker points
+    at 127.0.0.1 (DNS rebinding) reaches the socket, but names its own host."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = Headers(scope=scope).get("host", "") if scope["type"] == "http" else None
+        if host is not None and not LOOPBACK_HOST.fullmatch(host):
+            refusal = ApiError(
+                400,
+                f"This server answers requests addressed to localhost, 127.0.0.1 or [::1] only, not to "
+                f"{host!r}: call it as http://127.0.0.1:<port>. (Other names are refused so that a web "
+                "page cannot reach it through DNS rebinding.)",
+                code="invalid_host",
+            )
+            await openai_routes.answer_error(scope["path"], refusal)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _OriginGate(CORSMiddleware):
+    """Starlette's CORS for the allowed origins; a request from any other origin is refused whole
+    (preflight or not, without CORS headers): a browser sends a multipart POST without asking first,
+    and the page must not start a video whose answer it may not read."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = Headers(scope=scope).get("origin") if scope["type"] == "http" else None
+        if origin is not None and not self.is_allowed_origin(origin):
+            refusal = ApiError(
+                403,
+                f"Requests from web pages at {origin} are not allowed. To let that page call this "
+                "server, add its origin to MIMIO_CORS_ORIGINS (comma-separated).",
+                code="origin_not_allowed",
+            )
+            await openai_routes.answer_error(scope["path"], refusal)(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(
+    service: LocalVideoService,
+    *,
+    loopback: bool = True,
+    api_key: str | None = None,
+    cors_origins: Sequence[str] | None = None,
+) -> FastAPI:
+    """The server's routes. `loopback`: it listens on loopback alone, so the `/_admin` fault routes
+    exist and the `Host` header must name loopback. `api_key`: every route but `/health` demands
+    `Authorization: Bearer <api_key>` (None: open). `cors_origins`: the browser origins that may call
+    it (None: http://localhost, 127.0.0.1 and [::1] on any port)."""
     app = FastAPI(title="Mimio embedded video API", docs_url=None, redoc_url=None)
 
     @app.middleware("http")
-    async def faults_and_counts(
+    async def keys_faults_and_counts(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        openai = openai_routes.is_openai_path(request.url.path)
-        if openai and (refused := openai_routes.auth_failure(request, api_key)) is not None:
-            return refused
+        if (refused := _key_refusal(request, api_key)) is not None:
+            return openai_routes.answer_error(request.url.path, refused)
         endpoint = _endpoint(request)
         if endpoint in ENDPOINTS:
             service.requests[endpoint] += 1
             fault = service.faults.take_http_fault(endpoint)
             if fault is not None:
-                if openai:
-                    return openai_routes.fault_response(fault)
-                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
-                return JSONResponse({"detail": fault.detail}, status_code=fault.status, headers=headers)
+                return openai_routes.answer_error(request.url.path, openai_routes.fault_error(fault))
         return await call_next(request)
 
-    @app.get("/health")
+    app.add_middleware(
+        _OriginGate,
+        allow_origins=cors_origins or (),
+        allow_origin_regex=LOCAL_ORIGINS if cors_origins is None else None,
+        allow_methods=CORS_METHODS,
+        allow_headers=CORS_HEADERS,
+        expose_headers=CORS_EXPOSED,
+    )
+    if loopback:
+        app.add_middleware(_LoopbackHostOnly)
+
+    @app.get("/health", response_model=None, responses={200: {"model": Health}})
     def health() -> dict[str, Any]:
         return {"status": "ok", "models": list(service.models)}
 
@@ -105,7 +256,11 @@ def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str |
         name = (image_reference.filename if image_reference is not None else None) or "reference"
         return checked_job(prompt, model, size, seconds, data, name, service)
 
-    @app.post("/api/videos/create")
+    @app.post(
+        "/api/videos/create",
+        response_model=None,
+        responses={200: {"model": VideoCreationResult}, **error_responses(ErrorDetail, 400, 422)},
+    )
     def create(new: NewJob = Depends(form_job)) -> dict[str, Any]:
         (job,) = service.create(new)
         return {
@@ -117,7 +272,11 @@ def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str |
             "created_at": int(job.created_at),
         }
 
-    @app.post("/api/videos/create-variations")
+    @app.post(
+        "/api/videos/create-variations",
+        response_model=None,
+        responses={200: {"model": BatchCreateResponse}, **error_responses(ErrorDetail, 400, 422)},
+    )
     def create_variations(
         variations: int = Form(..., ge=1, le=3), new: NewJob = Depends(form_job)
     ) -> dict[str, Any]:
@@ -130,7 +289,11 @@ def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str |
             "message": f"{len(jobs)} variations started",
         }
 
-    @app.post("/api/videos/create-batch")
+    @app.post(
+        "/api/videos/create-batch",
+        response_model=None,
+        responses={200: {"model": BatchCreateResponse}, **error_responses(ErrorDetail, 422)},
+    )
     def create_batch(body: BatchBody) -> dict[str, Any]:
         items = []
         for item in body.videos:
@@ -158,7 +321,11 @@ def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str |
             raise HTTPException(404, f"video {video_id} not found")
         return status
 
-    @app.get("/api/videos/batch/status")
+    @app.get(
+        "/api/videos/batch/status",
+        response_model=None,
+        responses={200: {"model": list[VideoStatus]}, **error_responses(ErrorDetail, 400, 422)},
+    )
     def batch_status(video_ids: str = Query(...)) -> list[dict[str, Any]]:
         ids = [video_id for video_id in video_ids.split(",") if video_id]
         if len(ids) > 10:
@@ -174,11 +341,22 @@ def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str |
             for video_id in ids
         ]
 
-    @app.get("/api/videos/{video_id}/status")
+    @app.get(
+        "/api/videos/{video_id}/status",
+        response_model=None,
+        responses={200: {"model": VideoStatus}, **error_responses(ErrorDetail, 404)},
+    )
     def status(video_id: str) -> dict[str, Any]:
         return status_or_404(video_id)
 
-    @app.get("/api/videos/{video_id}/download")
+    @app.get(
+        "/api/videos/{video_id}/download",
+        response_class=Response,
+        responses={
+            200: {"description": "The MP4", "content": {"video/mp4": openai_routes.BINARY}},
+            **error_responses(ErrorDetail, 404, 409),
+        },
+    )
     def download(video_id: str) -> Response:
         state = status_or_404(video_id)
         path = service.finished_file(video_id)
@@ -186,34 +364,79 @@ def create_app(service: LocalVideoService, *, admin: bool = True, api_key: str |
             raise HTTPException(409, f"video {video_id} is {state['status']}, not completed")
         return serve_video_file(service, video_id, path)
 
-    @app.delete("/api/videos/{video_id}")
+    @app.delete(
+        "/api/videos/{video_id}",
+        response_model=None,
+        responses={200: {"model": Deleted}, **error_responses(ErrorDetail, 404)},
+    )
     def delete(video_id: str) -> dict[str, Any]:
         if not service.delete(video_id):
             raise HTTPException(404, f"video {video_id} not found")
         return {"success": True, "message": "deleted"}
 
     openai_routes.add_openai_routes(app, service)
-    if admin:
+    if loopback:
         _add_admin_routes(app, service)
+    _declare_refusals(app, loopback=loopback, keyed=api_key is not None)
     return app
 
 
 def _add_admin_routes(app: FastAPI, service: LocalVideoService) -> None:
-    """Fault injection and counters, for tests and demos; only served on loopback."""
+    """Fault injection and counters, for tests and demos; only served on loopback, and not part of
+    the API the schema describes."""
 
-    @app.post("/_admin/faults")
-    def add_faults(spec: dict[str, Any]) -> dict[str, Any]:
+    @app.post("/_admin/faults", include_in_schema=False)
+    async def add_faults(request: Request) -> dict[str, Any]:
+        try:
+            spec = await request.json()
+        except ValueError as exc:
+            raise HTTPException(400, f"The fault spec is not valid JSON: {exc}.") from None
         try:
             service.faults.update(spec)
-        except (TypeError, ValueError) as exc:
-            raise HTTPException(400, str(exc)) from None
+        except ValidationError as exc:
+            message, _ = describe_invalid(exc.errors())
+            raise HTTPException(400, f"Nothing was stored. {message}") from None
         return {"success": True}
 
-    @app.delete("/_admin/faults")
+    @app.delete("/_admin/faults", include_in_schema=False)
     def clear_faults() -> dict[str, Any]:
         service.faults.clear()
         return {"success": True}
 
-    @app.get("/_admin/stats")
+    @app.get("/_admin/stats", include_in_schema=False)
     def stats() -> dict[str, Any]:
         return {"requests": dict(service.requests), "downloads": dict(service.downloads)}
+
+
+def _declare_refusals(app: FastAPI, *, loopback: bool, keyed: bool) -> None:
+    """Correct FastAPI's OpenAPI schema: no route answers FastAPI's 422 list (validation errors are
+    a string `detail`, or an OpenAI error on `/v1`), and every route declares the refusals of the
+    layers in front of it, in its API's error shape."""
+    refusals = {"403": "The request comes from a web page at an origin not allowed (MIMIO_CORS_ORIGINS)"}
+    if loopback:
+        refusals["400"] = "The Host header names neither localhost, 127.0.0.1 nor [::1]"
+    if keyed:
+        refusals["401"] = "The API key is missing or wrong (Authorization: Bearer <key>)"
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            for path, operations in schema["paths"].items():
+                body = (OpenAIErrorBody if openai_routes.is_openai_path(path) else ErrorDetail).__name__
+                content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
+                for operation in operations.values():
+                    responses = operation["responses"]
+                    if (
+                        responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+                        == FASTAPI_422
+                    ):
+                        del responses["422"]
+                    for status, why in refusals.items():
+                        if not (status == "401" and path in OPEN_PATHS):
+                            responses.setdefault(status, {"description": why, "content": content})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

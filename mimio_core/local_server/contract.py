@@ -7,12 +7,14 @@ Kept apart from the routes so neither route module imports the other.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import HTTPException, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 from PIL import Image
+from pydantic import BaseModel
 
 from mimio_core.catalogue import parse_size
 from mimio_core.domain import ReferenceUpload
@@ -21,6 +23,42 @@ from mimio_core.validation import MAX_PROMPT_CHARS, ValidationError, check_refer
 
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024
 DOWNLOAD_CHUNK = 256 * 1024
+MAX_PROBLEMS_TOLD = 3  # a body with 50 bad fields gets the first few, not a page of text
+WHERE_WORDS = frozenset({"body", "query", "path", "header", "cookie"})  # FastAPI's, not the caller's
+OBJECT_EXPECTED = frozenset({"model_type", "model_attributes_type", "dict_type"})
+
+
+class ErrorDetail(BaseModel):
+    """A Mimio API error (FastAPI's shape): the message the original client shows as it is."""
+
+    detail: str
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIErrorBody(BaseModel):
+    """An error of the OpenAI-compatible routes."""
+
+    error: OpenAIError
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Refused: the request asks for something the server does not make; the message says what",
+    404: "No such video, or its assets are gone",
+    409: "The video is not completed yet",
+    415: "The body is neither multipart/form-data nor JSON",
+    422: "Malformed request: a field is missing, of the wrong type or out of range",
+}
+
+
+def error_responses(body: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route declares in the OpenAPI schema, in its API's error shape."""
+    return {status: {"model": body, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
 
 
 class ApiError(HTTPException):
@@ -39,6 +77,37 @@ class ApiError(HTTPException):
     ) -> None:
         super().__init__(status, message, headers=headers)
         self.param, self.code, self.error_type = param, code, error_type
+
+
+def describe_invalid(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """What is wrong with a request, from pydantic's validation errors, as one sentence per problem in
+    OpenAI's phrasing, and the field at fault first. Both APIs answer it as a string: the original
+    client shows FastAPI's list of errors as "[object Object]"."""
+    sentences, fields = [], []
+    for error in errors[:MAX_PROBLEMS_TOLD]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part not in WHERE_WORDS)
+        kind, context = error.get("type"), error.get("ctx") or {}
+        if kind == "json_invalid":
+            sentences.append(f"The request body is not valid JSON: {context.get('error', 'unreadable')}.")
+            continue
+        fields.append(where)
+        name = f"'{where}'" if where else "the request body"
+        if kind == "missing":
+            sentences.append(f"Missing required parameter: {name}.")
+        elif kind == "extra_forbidden":
+            sentences.append(f"Unknown parameter: {name}.")
+        elif kind == "too_long":
+            sentences.append(
+                f"Invalid value for {name}: at most {context['max_length']} items, "
+                f"got {context['actual_length']}."
+            )
+        elif kind in OBJECT_EXPECTED:
+            sentences.append(f"Invalid type for {name}: expected an object.")
+        else:
+            sentences.append(f"Invalid value for {name}: {error.get('msg', 'invalid')}.")
+    if len(errors) > MAX_PROBLEMS_TOLD:
+        sentences.append(f"({len(errors) - MAX_PROBLEMS_TOLD} more problems.)")
+    return " ".join(sentences) or "The request is invalid.", next((f for f in fields if f), None)
 
 
 def checked_job(

@@ -1,15 +1,21 @@
-"""Faults a test or a demo can inject into the embedded server, to rehearse a provider's bad minute."""
+"""Faults a test or a demo can inject into the embedded server, to rehearse a provider's bad minute.
+
+A spec is checked whole before any of it is kept: a malformed fault must be refused where it is given,
+not break an endpoint later until someone clears the faults.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
 
 Outcome = Literal["failed", "error", "never", "refuse", "weird"]
-OUTCOMES: tuple[Outcome, ...] = ("failed", "error", "never", "refuse", "weird")
-ENDPOINTS = (
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+Endpoint = Literal[
     "create",
     "create-variations",
     "create-batch",
@@ -19,27 +25,35 @@ ENDPOINTS = (
     "delete",
     "health",
     "list",
-)
+]
+ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
+DownloadFault = Literal["drop_downloads", "garble_downloads", "redirect_downloads", "expire_downloads"]
+DOWNLOAD_FAULTS: tuple[DownloadFault, ...] = get_args(DownloadFault)
 
 
-@dataclass
-class HttpFault:
+class _Strict(BaseModel):
+    """JSON as given: no unknown keys, no "500" for 500, no NaN."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class HttpFault(_Strict):
     """Answer the next `times` requests to `endpoint` with `status` instead of serving them."""
 
-    endpoint: str
-    status: int
-    times: int = 1
-    retry_after: float | None = None
+    endpoint: Endpoint
+    status: int = Field(ge=400, le=599)
+    times: int = Field(default=1, ge=1)
+    retry_after: float | None = Field(default=None, ge=0, le=3600)
     detail: str = "injected fault"
 
 
-@dataclass
-class OutcomeRule:
-    """Jobs whose prompt contains `prompt_contains` end this way instead of rendering normally:
-    `failed`/`error` end with that status word, `never` stays in progress, `refuse` is refused at create,
-    `weird` renders but reports the status word `processing_upstream` (none of the usual ones) until
-    it completes. `code` is the machine-readable reason of a `failed`/`error` job or a refusal (the
-    OpenAI-compatible routes answer it as `error.code`, e.g. "moderation_blocked")."""
+class OutcomeRule(_Strict):
+    """Jobs whose prompt contains `prompt_contains` (every job, when it is empty) end this way instead
+    of rendering normally: `failed`/`error` end with that status word, `never` stays in progress,
+    `refuse` is refused at create, `weird` renders but reports the status word `processing_upstream`
+    (none of the usual ones) until it completes. `code` is the machine-readable reason of a
+    `failed`/`error` job or a refusal (the OpenAI-compatible routes answer it as `error.code`, e.g.
+    "moderation_blocked")."""
 
     prompt_contains: str
     outcome: Outcome
@@ -47,13 +61,15 @@ class OutcomeRule:
     code: str | None = None
 
 
-DownloadFault = Literal["drop_downloads", "garble_downloads", "redirect_downloads", "expire_downloads"]
-DOWNLOAD_FAULTS: tuple[DownloadFault, ...] = (
-    "drop_downloads",
-    "garble_downloads",
-    "redirect_downloads",
-    "expire_downloads",
-)
+class FaultSpec(_Strict):
+    """What `POST /_admin/faults` takes; see `Faults.update`."""
+
+    http: list[HttpFault] = []
+    outcomes: list[OutcomeRule] = []
+    drop_downloads: int = Field(default=0, ge=0)
+    garble_downloads: int = Field(default=0, ge=0)
+    redirect_downloads: int = Field(default=0, ge=0)
+    expire_downloads: int = Field(default=0, ge=0)
 
 
 @dataclass
@@ -88,25 +104,16 @@ class Faults:
     def outcome_for(self, prompt: str) -> OutcomeRule | None:
         return next((rule for rule in self.outcomes if rule.prompt_contains in prompt), None)
 
-    def update(self, spec: dict[str, Any]) -> None:
+    def update(self, spec: Any) -> None:
         """Add faults from JSON such as `{"http": [{"endpoint": "status", "status": 500, "times": 2}],
         "drop_downloads": 1, "garble_downloads": 1, "redirect_downloads": 1, "expire_downloads": 1,
-        "outcomes": [{"prompt_contains": "x", "outcome": "error", "code": "moderation_blocked"}]}`."""
-        http = [HttpFault(**item) for item in spec.get("http", [])]
-        outcomes = [OutcomeRule(**item) for item in spec.get("outcomes", [])]
-        for fault in http:
-            if fault.endpoint not in ENDPOINTS:
-                raise ValueError(f"unknown endpoint {fault.endpoint!r}; one of {', '.join(ENDPOINTS)}")
-        for rule in outcomes:
-            if rule.outcome not in OUTCOMES:
-                raise ValueError(f"unknown outcome {rule.outcome!r}; one of {', '.join(OUTCOMES)}")
-            if rule.code is not None and not isinstance(rule.code, str):
-                raise ValueError(f"outcome code must be a string, got {rule.code!r}")
-        counts = {kind: int(spec.get(kind, 0)) for kind in DOWNLOAD_FAULTS}
+        "outcomes": [{"prompt_contains": "x", "outcome": "error", "code": "moderation_blocked"}]}`.
+        Raises pydantic's `ValidationError` (a `ValueError`) for a malformed spec, keeping none of it."""
+        parsed = FaultSpec.model_validate(spec)
         with self._lock:
-            self.http += http
-            self.outcomes += outcomes
-            self.downloads.update(counts)
+            self.http += parsed.http
+            self.outcomes += parsed.outcomes
+            self.downloads.update({kind: getattr(parsed, kind) for kind in DOWNLOAD_FAULTS})
 
     def clear(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from mimio_core.catalogue import ModelSpec
+from mimio_core.config import ConfigError
 from mimio_core.local_server.app import create_app
 from mimio_core.local_server.faults import Faults
 from mimio_core.local_server.service import LocalVideoService
@@ -56,10 +57,15 @@ def _is_loopback(host: str) -> bool:
 
 
 def _uvicorn(
-    service: LocalVideoService, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None
+    service: LocalVideoService,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    cors_origins: Sequence[str] | None = None,
 ) -> uvicorn.Server:
-    """The `/_admin` fault routes exist only when the server listens on loopback alone."""
-    app = create_app(service, admin=_is_loopback(host), api_key=api_key)
+    """The `/_admin` fault routes and the `Host` check exist only when the server listens on
+    loopback alone."""
+    app = create_app(service, loopback=_is_loopback(host), api_key=api_key, cors_origins=cors_origins)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     return uvicorn.Server(config)
 
@@ -74,9 +80,9 @@ def start_in_thread(
     api_key: str | None = None,
     models: Mapping[str, ModelSpec] | None = None,
 ) -> RunningServer:
-    """Serve on 127.0.0.1 (port 0: any free one) and return once `/health` answers. `api_key`: the
-    OpenAI-compatible `/v1` routes demand it as a bearer token (None: open). `models`: what it renders
-    (None: the catalogue's local models)."""
+    """Serve on 127.0.0.1 (port 0: any free one) and return once `/health` answers. `api_key`: every
+    route but `/health` demands it as a bearer token (None: open). `models`: what it renders (None:
+    the catalogue's local models)."""
     service = LocalVideoService(
         work_dir, latency=latency, render_slots=render_slots, faults=faults, models=models
     )
@@ -109,10 +115,20 @@ def serve_forever(
     latency: float,
     render_slots: int,
     models: Mapping[str, ModelSpec],
+    api_key: str | None = None,
+    cors_origins: Sequence[str] | None = None,
 ) -> None:
-    """Run in the foreground until interrupted (`python -m mimio_core serve-local`)."""
+    """Run in the foreground until interrupted (`python -m mimio_core serve-local`). Refuses, before
+    touching anything, to listen beyond loopback without an API key: anyone on the network could
+    make videos, and read and delete everyone's."""
+    if not _is_loopback(host) and api_key is None:
+        raise ConfigError(
+            f"serve-local would listen on {host}, reachable from other machines, without an API key. "
+            "Set MIMIO_LOCAL_API_KEY (clients then send 'Authorization: Bearer <key>'), or listen on "
+            "loopback alone with --host 127.0.0.1."
+        )
     service = LocalVideoService(work_dir, latency=latency, render_slots=render_slots, models=models)
     try:
-        _uvicorn(service, host, port).run()
+        _uvicorn(service, host, port, api_key, cors_origins).run()
     finally:
         service.close()

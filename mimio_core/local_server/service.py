@@ -11,6 +11,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -48,7 +49,7 @@ class Job:
     size: str
     seconds: int
     created_at: float
-    variation: int = 0
+    seed: int = 0  # the renderer's: jobs of one prompt differ by it
     outcome: str | None = None
     outcome_message: str | None = None
     outcome_code: str | None = None
@@ -146,8 +147,10 @@ class LocalVideoService:
 
     def _read(self, path: Path) -> Job | None:
         try:
-            return Job(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
+            record = json.loads(path.read_text())
+            record.setdefault("seed", record.pop("variation", 0))  # a job file of an earlier version
+            return Job(**record)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
             log.warning("ignoring unreadable job file %s: %s", path, exc)
             return None
 
@@ -209,7 +212,11 @@ class LocalVideoService:
 
     # accepting
     def create(self, new: NewJob, count: int = 1) -> list[Job]:
+        """Accept `count` jobs of one request. Each job gets a seed of its own, so two jobs of one prompt
+        show different scenes; the jobs of one request get consecutive seeds, so with a reference
+        image each zooms towards another point."""
         rule = self.faults.outcome_for(new.prompt)
+        first_seed = random.getrandbits(31)
         jobs = []
         for variation in range(count):
             job = Job(
@@ -219,7 +226,7 @@ class LocalVideoService:
                 size=new.size,
                 seconds=new.seconds,
                 created_at=time.time(),
-                variation=variation,
+                seed=first_seed + variation,
                 outcome=rule.outcome if rule else None,
                 outcome_message=rule.message if rule else None,
                 outcome_code=rule.code if rule else None,
@@ -257,7 +264,7 @@ class LocalVideoService:
             seconds=job.seconds,
             fps=FPS,
             reference=reference_file.read_bytes() if reference_file.exists() else None,
-            seed=job.variation,
+            seed=job.seed,
         )
         job.frames_total = job.seconds * FPS
 

@@ -115,7 +115,7 @@ def test_fault_routes_exist_only_on_loopback(tmp_path: Path) -> None:
     service = LocalVideoService(tmp_path)
     try:
         paths = {
-            admin: {route.path for route in create_app(service, admin=admin).routes}
+            admin: {route.path for route in create_app(service, loopback=admin).routes}
             for admin in (True, False)
         }
     finally:

@@ -99,6 +99,8 @@ def test_multipart_create_answers_a_queued_video_object(api: httpx.Client) -> No
         "model": "sora-2-pro",
         "size": SIZE,
         "seconds": "8",
+        "prompt": f"a red fox {IDLE}",
+        "remixed_from_video_id": None,
     }
     defaults = api.post("/videos", data={"prompt": f"defaults {IDLE}"}).json()
     assert (defaults["model"], defaults["size"], defaults["seconds"]) == ("sora-2", "720x1280", "4")
@@ -265,9 +267,11 @@ def test_bearer_key_is_required_when_configured(tmp_path: Path) -> None:
         created = httpx.post(f"{base}/videos", headers=good, data={"prompt": "keyed", "seconds": "4"})
         assert created.status_code == 200, created.text
         assert keyed.service.requests["list"] == 1  # refused requests reach no endpoint
-        assert httpx.get(f"{keyed.url}/health").status_code == 200  # Mimio routes stay open
-        mimio = httpx.get(f"{keyed.url}/api/videos/{created.json()['id']}/status")
-        assert mimio.status_code == 200
+        assert httpx.get(f"{keyed.url}/health").status_code == 200  # a probe needs no key
+        status = f"{keyed.url}/api/videos/{created.json()['id']}/status"
+        refused = httpx.get(status)  # the Mimio routes demand the key too, in their own error shape
+        assert refused.status_code == 401 and set(refused.json()) == {"detail"}
+        assert httpx.get(status, headers=good).status_code == 200
     finally:
         keyed.stop()
 
