@@ -56,6 +56,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server: activates provider `mimio`."),
     Setting(
+        "MIMIO_API_KEY",
+        None,
+        "Bearer key for that server when it asks for one (a `serve-local` with MIMIO_LOCAL_API_KEY; "
+        "a secret: environment or st.secrets).",
+    ),
+    Setting(
         "MIMIO_OPENAI_BASE_URL",
         None,
         "Base URL of an OpenAI-compatible Videos API (a gateway such as LiteLLM), ending in /v1: "
@@ -220,6 +226,7 @@ class Settings:
     status_rate: float = 5.0
     engine: bool = True  # MIMIO_ENGINE=embedded: this process runs the engine
     local_api_key: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)  # MIMIO_API_KEY, for MIMIO_API_URL
     cors_origins: tuple[str, ...] | None = None  # None: the embedded server's localhost origins
 
     @property
@@ -422,6 +429,7 @@ def load_settings(
         api_url=api_url,
         openai_base_url=openai_base_url,
         openai_api_key=(raw("MIMIO_OPENAI_API_KEY") or "").strip() or None,
+        api_key=(raw("MIMIO_API_KEY") or "").strip() or None,
         catalogue_file=Path(catalogue_file).expanduser()
         if catalogue_file and catalogue_file.strip()
         else None,

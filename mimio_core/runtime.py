@@ -132,7 +132,7 @@ def open_provider(
     options["label"] = PROVIDER_LABELS[kind]
     if kind == "mimio":
         assert settings.api_url is not None  # active only with a URL
-        return MimioProvider(settings.api_url, **options), None
+        return MimioProvider(settings.api_url, api_key=settings.api_key, **options), None
     if kind == "openai":
         assert settings.openai_base_url is not None
         return OpenAIProvider(settings.openai_base_url, api_key=settings.openai_api_key, **options), None

@@ -36,8 +36,18 @@ class MimioProvider(HttpProvider):
 
     name = "mimio"
 
-    def __init__(self, base_url: str, *, label: str = PROVIDER_LABELS["mimio"], **options: Any) -> None:
-        super().__init__(base_url, label=label, **options)
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        label: str = PROVIDER_LABELS["mimio"],
+        **options: Any,
+    ) -> None:
+        """`api_key`: sent as `Authorization: Bearer` (the contract asks for none; a keyed
+        `serve-local` does)."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        super().__init__(base_url, label=label, headers=headers, **options)
 
     @staticmethod
     def _form(request: JobRequest) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:

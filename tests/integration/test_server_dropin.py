@@ -21,6 +21,8 @@ from mimio_core.config import ConfigError, load_settings
 from mimio_core.local_server.app import create_app
 from mimio_core.local_server.runner import RunningServer, serve_forever, start_in_thread
 from mimio_core.local_server.service import LocalVideoService
+from mimio_core.providers.base import JobRequest, ProviderRefused
+from mimio_core.providers.mimio import MimioProvider
 from tests.integration.test_server_openai_api import assert_openai_error, poll
 from tests.media import png_bytes
 
@@ -562,3 +564,26 @@ def test_an_empty_prompt_contains_matches_every_prompt(mimio: httpx.Client, serv
     refused = mimio.post("/api/videos/create", data=form(prompt="any prompt at all"))
     assert_detail(refused, 400, "the provider could not generate this video")
     assert server.service.job_ids() == before
+
+
+def test_the_app_reaches_a_keyed_server_with_mimio_api_key(tmp_path: Path) -> None:
+    """MIMIO_API_URL + MIMIO_API_KEY: the engine's Mimio adapter sends the key; without it the server
+    refuses the create and nothing is made."""
+    keyed = start_in_thread(tmp_path / "keyed", api_key="sk-local-test")
+    try:
+        environ = {"MIMIO_API_URL": keyed.url, "MIMIO_API_KEY": "sk-local-test", "MIMIO_LOCAL": "off"}
+        configured = load_settings(environ=environ)
+        assert configured.api_key == "sk-local-test" and "sk-local-test" not in repr(configured)
+        request = JobRequest(prompt="keyed", model="sora-2", size="720x1280", seconds=4)
+        keyed_provider, plain = MimioProvider(keyed.url, api_key=configured.api_key), MimioProvider(keyed.url)
+        try:
+            job = keyed_provider.create(request)
+            assert keyed.service.job_ids() == [job]
+            with pytest.raises(ProviderRefused, match="API key"):
+                plain.create(request)
+            assert keyed.service.job_ids() == [job]
+        finally:
+            keyed_provider.close()
+            plain.close()
+    finally:
+        keyed.stop()
