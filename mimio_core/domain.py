@@ -190,10 +190,17 @@ class TrackedVideo(VideoSpec):
     failure_kind: FailureKind | None = None  # set exactly when `status` is FAILED
     requested: UserRequest | None = None  # a person's request the engine has not carried out yet
     requested_at: datetime | None = None
+    paused_at: datetime | None = None  # a queued video its owner paused: no engine claims it
+    priority: int = 0  # of its submission: higher is sent first
+    queue_order: float | None = None  # its place among its owner's waiting videos (None: by age)
 
     @property
     def is_final(self) -> bool:
         return self.status.is_final
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status is VideoStatus.QUEUED and self.paused_at is not None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from mimio_core.domain import (
 )
 from mimio_core.errors import BadInput, StorageFailure
 from mimio_core.status import require_transition
+from mimio_core.store.queue_control import QueueControl
 
 
 class StorageError(StorageFailure):
@@ -66,6 +67,7 @@ Column = Literal[
     "lease_expires_at",
     "requested_action",
     "requested_at",
+    "paused_at",
 ]
 Values = dict[Column, str | int | datetime | None]
 
@@ -106,6 +108,7 @@ class NewVideo(VideoSpec):
     batch_id: str | None = None
     reference_path: str | None = None
     reference_type: str | None = None  # its MIME type, as the upload's bytes showed it
+    priority: int = 0  # of its submission: higher is sent first
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,10 @@ class VideoFilter:
     project_id: str | None = None
     model: str | None = None
     search: str | None = None
+    batch_id: str | None = None  # the videos of one submission (a run)
 
 
-class Library(ABC):
+class Library(QueueControl, ABC):
     """A person's videos and projects: what the pages and the CLI read and record."""
 
     # projects
@@ -363,7 +367,9 @@ class JobQueue(ABC):
         lifecycle) to `new`, setting `values`; every change clears the provider's note."""
         for source in sources:
             require_transition(source, new)
-        row: Values = {"status_note": None, "failure_kind": None, **values, "status": str(new)}
+        # any change of state ends a pause (only a queued video can be paused)
+        row: Values = {"status_note": None, "failure_kind": None, "paused_at": None, **values}
+        row["status"] = str(new)
         if new.is_final or new is VideoStatus.QUEUED:  # nobody's work any more
             row["lease_owner"] = row["lease_expires_at"] = None
         return self._write_move(video_id, frozenset(sources), owner, row)
@@ -478,6 +484,9 @@ def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> Track
         failure_kind=None if row["failure_kind"] is None else FailureKind(row["failure_kind"]),
         requested=None if row["requested_action"] is None else UserRequest(row["requested_action"]),
         requested_at=to_time(row["requested_at"]),
+        paused_at=to_time(row["paused_at"]),
+        priority=row["priority"],
+        queue_order=None if row["queue_order"] is None else float(row["queue_order"]),
     )
 
 

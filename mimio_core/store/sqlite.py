@@ -19,6 +19,7 @@ from typing import Any
 
 from mimio_core.domain import (
     ACTIVE_STATES,
+    FINAL_STATES,
     EngineBeat,
     FailureKind,
     Project,
@@ -26,9 +27,11 @@ from mimio_core.domain import (
     TrackedVideo,
     UserRequest,
     VideoStatus,
+    spec_fields,
 )
 from mimio_core.status import TRANSITIONS
 from mimio_core.store.base import (
+    GONE,
     NewVideo,
     ProjectError,
     Usage,
@@ -39,11 +42,24 @@ from mimio_core.store.base import (
     project_name,
     video_from_row,
 )
+from mimio_core.store.queue_control import (
+    ALL_PROJECTS,
+    NEEDS_EDIT,
+    Asked,
+    Move,
+    QueueRefused,
+    VideoEdit,
+    moved_places,
+    not_waiting,
+)
 
 STATES = ", ".join(f"'{state}'" for state in VideoStatus)
 KINDS = ", ".join(f"'{kind}'" for kind in FailureKind)
 REQUESTS = ", ".join(f"'{request}'" for request in UserRequest)
 ACTIVE = ", ".join(f"'{state}'" for state in sorted(ACTIVE_STATES))
+FINAL = ", ".join(f"'{state}'" for state in sorted(FINAL_STATES))
+NEEDS_EDIT_KINDS = ", ".join(f"'{kind}'" for kind in sorted(NEEDS_EDIT))
+IDS_PER_STATEMENT = 500  # well inside SQLite's limit of variables per statement
 VIDEOS_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {{table}} (
     id TEXT PRIMARY KEY,
@@ -74,6 +90,9 @@ CREATE TABLE IF NOT EXISTS {{table}} (
     status_note TEXT,
     requested_action TEXT CHECK (requested_action IN ({REQUESTS})),
     requested_at REAL,
+    paused_at REAL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    queue_order REAL,
     CHECK ((status = 'failed') = (failure_kind IS NOT NULL))
 );
 """
@@ -100,6 +119,12 @@ CREATE TABLE IF NOT EXISTS engines (
 CREATE TABLE IF NOT EXISTS video_transitions (
     from_status TEXT NOT NULL, to_status TEXT NOT NULL, PRIMARY KEY (from_status, to_status)
 );
+CREATE TABLE IF NOT EXISTS queue_pauses (
+    user_id TEXT NOT NULL,
+    project_id TEXT NOT NULL DEFAULT '',  -- '': the whole queue
+    created_at REAL NOT NULL,
+    PRIMARY KEY (user_id, project_id)
+);
 """
 # what belongs to the videos table, made again when an old table is rebuilt (one statement each)
 VIDEOS_EXTRAS = (
@@ -109,6 +134,19 @@ VIDEOS_EXTRAS = (
     # the engine asks for people's requests every tick: only the few videos with one are read
     "CREATE INDEX IF NOT EXISTS videos_requested ON videos (requested_at) WHERE requested_action IS NOT NULL",
     # any writer is held to the lifecycle (the store's own door checks first, with a better message)
+    # a paused video waits (only a queued one can be); a request is edited only while it waits
+    """CREATE TRIGGER IF NOT EXISTS videos_pause_only_waiting BEFORE UPDATE ON videos
+    WHEN new.paused_at IS NOT NULL AND new.status <> 'queued'
+    BEGIN
+        SELECT RAISE(ABORT, 'only a queued video can be paused');
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS videos_edit_only_waiting
+    BEFORE UPDATE OF prompt, model, size, duration_seconds ON videos
+    WHEN old.status <> 'queued' AND (new.prompt, new.model, new.size, new.duration_seconds)
+        IS NOT (old.prompt, old.model, old.size, old.duration_seconds)
+    BEGIN
+        SELECT RAISE(ABORT, 'a video that has started cannot be edited');
+    END""",
     """CREATE TRIGGER IF NOT EXISTS videos_enforce_transition BEFORE UPDATE OF status ON videos
     WHEN new.status IS NOT old.status AND NOT EXISTS (
         SELECT 1 FROM video_transitions WHERE from_status = old.status AND to_status = new.status
@@ -119,12 +157,20 @@ VIDEOS_EXTRAS = (
 )
 
 NOT_DELETED = "requested_action IS NOT 'delete'"  # a video a person deleted leaves their counts at once
+# the order queued videos are sent in: by priority, then each one's place (its age unless moved)
+CLAIM_ORDER = "priority DESC, queue_order, id"
+REVERSE_CLAIM_ORDER = "priority, queue_order DESC, id DESC"
+# a queued video nobody asked to cancel or delete: it may be paused, moved or edited
+WAITING = "status = 'queued' AND (requested_action IS NULL OR requested_action = 'retry')"
 # columns added after the first release: (name, definition) for ALTER TABLE on an existing database
 ADDED_COLUMNS = {
     "status_note": "TEXT",
     "requested_action": f"TEXT CHECK (requested_action IN ({REQUESTS}))",
     "requested_at": "REAL",
     "reference_type": "TEXT",
+    "paused_at": "REAL",
+    "priority": "INTEGER NOT NULL DEFAULT 0",
+    "queue_order": "REAL",
 }
 
 # A database of the version with four states ('processing' for everything in between, cancelled and
@@ -195,6 +241,9 @@ def _where(user_id: str, where: VideoFilter) -> tuple[str, list[Any]]:
     if where.model is not None:
         clauses.append("model = ?")
         params.append(where.model)
+    if where.batch_id is not None:
+        clauses.append("batch_id = ?")
+        params.append(where.batch_id)
     if where.search:
         clauses.append("(title LIKE ? ESCAPE '\\' OR prompt LIKE ? ESCAPE '\\')")
         pattern = "%" + where.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -233,6 +282,8 @@ class SQLiteStore(VideoStore):
                 except sqlite3.OperationalError as exc:  # another process (app and worker) added it first
                     if "duplicate column" not in str(exc):
                         raise
+        if "queue_order" not in present:  # each video's place in the queue is its age until moved
+            self._db.execute("UPDATE videos SET queue_order = created_at WHERE queue_order IS NULL")
 
     @staticmethod
     def _adopt_explicit_states(db: sqlite3.Connection) -> None:
@@ -243,8 +294,8 @@ class SQLiteStore(VideoStore):
             return
         db.execute(VIDEOS_TABLE.format(table="videos_explicit"))
         db.execute(
-            f"INSERT INTO videos_explicit ({COPIED_COLUMNS}, status, failure_kind)"
-            f" SELECT {COPIED_COLUMNS}, {OLD_STATUS_TO_STATE}, {OLD_ERROR_TO_KIND} FROM videos"
+            f"INSERT INTO videos_explicit ({COPIED_COLUMNS}, status, failure_kind, queue_order)"
+            f" SELECT {COPIED_COLUMNS}, {OLD_STATUS_TO_STATE}, {OLD_ERROR_TO_KIND}, created_at FROM videos"
         )
         db.execute("DROP TABLE videos")
         db.execute("ALTER TABLE videos_explicit RENAME TO videos")
@@ -348,10 +399,15 @@ class SQLiteStore(VideoStore):
                 if owned.fetchone() is None:
                     raise ProjectError(f"Project {project_id} does not exist (it may have been deleted).")
             for offset, video in enumerate(videos):
+                # a microsecond apart so "oldest first" keeps submission order; its place in the queue
+                # is its age until it is moved
+                created = (int(now * 1e6) + offset) / 1e6  # whole microseconds, as a datetime reads them
                 db.execute(
                     "INSERT OR IGNORE INTO videos (id, user_id, project_id, title, prompt, model, size,"
                     " duration_seconds, status, progress, batch_id, reference_path, reference_type,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)",
+                    " priority, paused_at, created_at, queue_order, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, (SELECT ? FROM queue_pauses"
+                    " WHERE user_id = ? AND project_id IN ('', ?) LIMIT 1), ?, ?, ?)",
                     (
                         video.id,
                         video.user_id,
@@ -364,8 +420,12 @@ class SQLiteStore(VideoStore):
                         video.batch_id,
                         video.reference_path,
                         video.reference_type,
-                        # a microsecond apart so "oldest first" keeps submission order
-                        (int(now * 1e6) + offset) / 1e6,  # whole microseconds, as a datetime reads them
+                        video.priority,
+                        now,  # paused at once when its project or the whole queue is paused
+                        video.user_id,
+                        video.project_id or "",
+                        created,
+                        created,
                         now,
                     ),
                 )
@@ -407,6 +467,120 @@ class SQLiteStore(VideoStore):
             (user_id,),
         )
         return [Usage(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+    # the person's side of the queue
+    def _update_each(self, user_id: str, video_ids: list[str], assignment: str, condition: str) -> int:
+        """`assignment` (its `?` the store's clock) on the user's videos among `video_ids` that meet
+        `condition`, in one transaction; how many changed."""
+        now, changed = self.clock(), 0
+        with self._transaction() as db:
+            for start in range(0, len(video_ids), IDS_PER_STATEMENT):
+                chunk = video_ids[start : start + IDS_PER_STATEMENT]
+                changed += db.execute(
+                    f"UPDATE videos SET {assignment}, updated_at = ? WHERE user_id = ?"
+                    f" AND id IN ({', '.join('?' * len(chunk))}) AND {condition}",
+                    [now] * assignment.count("?") + [now, user_id, *chunk],
+                ).rowcount
+        return changed
+
+    def pause(self, user_id: str, video_ids: list[str]) -> int:
+        return self._update_each(user_id, video_ids, "paused_at = ?", f"{WAITING} AND paused_at IS NULL")
+
+    def resume(self, user_id: str, video_ids: list[str]) -> int:
+        return self._update_each(user_id, video_ids, "paused_at = NULL", "paused_at IS NOT NULL")
+
+    def pause_queue(self, user_id: str, project_id: str | None = ALL_PROJECTS) -> int:
+        now = self.clock()
+        scope, params = ("", []) if project_id is None else (" AND project_id = ?", [project_id])
+        with self._transaction() as db:
+            hold = (user_id, project_id or "", now)
+            db.execute("INSERT OR IGNORE INTO queue_pauses VALUES (?, ?, ?)", hold)
+            return db.execute(
+                f"UPDATE videos SET paused_at = ?, updated_at = ? WHERE user_id = ? AND {WAITING}"
+                f" AND paused_at IS NULL{scope}",
+                [now, now, user_id, *params],
+            ).rowcount
+
+    def resume_queue(self, user_id: str, project_id: str | None = ALL_PROJECTS) -> int:
+        scope, params = ("", []) if project_id is None else (" AND project_id = ?", [project_id])
+        with self._transaction() as db:
+            hold = (user_id, project_id or "")
+            db.execute("DELETE FROM queue_pauses WHERE user_id = ? AND project_id = ?", hold)
+            return db.execute(  # a video another pause still covers stays paused
+                "UPDATE videos SET paused_at = NULL, updated_at = ? WHERE user_id = ?"
+                f" AND paused_at IS NOT NULL{scope} AND NOT EXISTS (SELECT 1 FROM queue_pauses h"
+                " WHERE h.user_id = videos.user_id"
+                " AND h.project_id IN ('', coalesce(videos.project_id, '')))",
+                [self.clock(), user_id, *params],
+            ).rowcount
+
+    def paused_queues(self, user_id: str) -> set[str | None]:
+        rows = self._query("SELECT project_id FROM queue_pauses WHERE user_id = ?", (user_id,))
+        return {row[0] or ALL_PROJECTS for row in rows}
+
+    def move(self, user_id: str, video_id: str, move: Move) -> TrackedVideo:
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT *, {WAITING} AS waiting FROM videos WHERE id = ? AND user_id = ?",
+                (video_id, user_id),
+            ).fetchone()
+            if row is None:
+                raise QueueRefused(GONE)
+            if not row["waiting"]:
+                raise QueueRefused(not_waiting(_video(row)))
+            here = (row["priority"], row["queue_order"], row["id"])
+            # NEXT: the first waiting video; UP: the one just before; DOWN: the one just after
+            side, order = {
+                Move.NEXT: ("1", CLAIM_ORDER),
+                Move.UP: ("(-priority, queue_order, id) < (-?, ?, ?)", REVERSE_CLAIM_ORDER),
+                Move.DOWN: ("(-priority, queue_order, id) > (-?, ?, ?)", CLAIM_ORDER),
+            }[move]
+            neighbour = db.execute(
+                f"SELECT id, priority, queue_order FROM videos WHERE user_id = ? AND {WAITING} AND {side}"
+                f" ORDER BY {order} LIMIT 1",
+                (user_id, *(here if move is not Move.NEXT else ())),
+            ).fetchone()
+            video = (row["id"], row["priority"], row["queue_order"])
+            other = None if neighbour is None else (neighbour[0], neighbour[1], neighbour[2])
+            for moved_id, priority, place in moved_places(video, other, move):
+                db.execute(
+                    "UPDATE videos SET priority = ?, queue_order = ?, updated_at = ? WHERE id = ?",
+                    (priority, place, self.clock(), moved_id),
+                )
+        moved = self.get_video(video_id)
+        assert moved is not None
+        return moved
+
+    def edit(self, user_id: str, video_id: str, edit: VideoEdit) -> TrackedVideo:
+        with self._transaction() as db:
+            changed = db.execute(
+                "UPDATE videos SET title = ?, prompt = ?, model = ?, size = ?, duration_seconds = ?,"
+                f" updated_at = ? WHERE id = ? AND user_id = ? AND {WAITING}",
+                (edit.title, *spec_fields(edit).values(), self.clock(), video_id, user_id),
+            ).rowcount
+        video = self.get_video(video_id)
+        if video is None or video.user_id != user_id:
+            raise QueueRefused(GONE)
+        if not changed:
+            raise QueueRefused(not_waiting(video))
+        return video
+
+    def ask_many(self, user_id: str, video_ids: list[str], request: UserRequest) -> Asked:
+        wanted = list(dict.fromkeys(video_ids))
+        applies = {
+            UserRequest.CANCEL: f"status NOT IN ({FINAL})",
+            UserRequest.RETRY: "status IN ('failed', 'cancelled')"
+            f" AND (failure_kind IS NULL OR failure_kind NOT IN ({NEEDS_EDIT_KINDS}))",
+            UserRequest.DELETE: "1",
+        }[request]
+        asked = self._update_each(
+            user_id,
+            wanted,
+            f"requested_action = '{request}', requested_at = CASE WHEN requested_action IS '{request}'"
+            " THEN requested_at ELSE ? END",
+            f"requested_action IS NOT 'delete' AND ({applies})",
+        )
+        return Asked(asked, len(wanted) - asked)
 
     def _record_request(self, user_id: str, video_id: str, request: UserRequest) -> TrackedVideo | None:
         now = self.clock()
@@ -516,9 +690,9 @@ class SQLiteStore(VideoStore):
                 row[0]
                 for row in db.execute(
                     # a video a person asked to cancel or delete is never sent to a provider
-                    f"SELECT id FROM videos WHERE status = 'queued' AND {in_share}"
+                    f"SELECT id FROM videos WHERE status = 'queued' AND paused_at IS NULL AND {in_share}"
                     " AND (requested_action IS NULL OR requested_action = 'retry')"
-                    " ORDER BY created_at LIMIT ?",
+                    f" ORDER BY {CLAIM_ORDER} LIMIT ?",
                     (*models, free),
                 )
             ]

@@ -32,6 +32,7 @@ from supabase import Client, ClientOptions, create_client
 
 from mimio_core.domain import EngineBeat, Project, QueueShare, TrackedVideo, UserRequest, VideoStatus
 from mimio_core.store.base import (
+    GONE,
     NewVideo,
     ProjectError,
     StorageError,
@@ -43,8 +44,20 @@ from mimio_core.store.base import (
     project_name,
     video_from_row,
 )
+from mimio_core.store.queue_control import (
+    ALL_PROJECTS,
+    NEEDS_EDIT,
+    Asked,
+    Move,
+    Place,
+    QueueRefused,
+    VideoEdit,
+    moved_places,
+    not_waiting,
+)
 from mimio_core.tokens import unverified_claims
 
+S = VideoStatus
 MAX_PROJECT_DESCRIPTION = 500  # the migration's check on projects.description
 IDS_PER_REQUEST = 100  # keeps `in.(...)` filters well inside URL length limits
 ROWS_PER_PAGE = 1000  # Supabase's default PostgREST max-rows
@@ -293,6 +306,7 @@ class SupabaseStore(VideoStore):
                 "batch_id": video.batch_id,
                 "reference_path": video.reference_path,
                 "reference_type": video.reference_type,
+                "priority": video.priority,
             }
             for video in videos
         ]
@@ -335,6 +349,8 @@ class SupabaseStore(VideoStore):
             request = request.eq("project_id", where.project_id)
         if where.model is not None:
             request = request.eq("model", where.model)
+        if where.batch_id is not None:
+            request = request.eq("batch_id", where.batch_id)
         if where.search:
             request = request.or_(search_condition(where.search))
         return request
@@ -342,7 +358,8 @@ class SupabaseStore(VideoStore):
     @staticmethod
     def _answerable(user_id: str, where: VideoFilter) -> bool:
         """False when an id cannot match any row (not a UUID): the answer is empty without asking."""
-        return _is_uuid(user_id) and (where.project_id is None or _is_uuid(where.project_id))
+        ids = (where.project_id, where.batch_id)
+        return _is_uuid(user_id) and all(value is None or _is_uuid(value) for value in ids)
 
     def list_videos(
         self, user_id: str, where: VideoFilter = VideoFilter(), limit: int = 50, offset: int = 0
@@ -359,6 +376,106 @@ class SupabaseStore(VideoStore):
             return 0
         request = self._videos().select("id", count=CountMethod.exact, head=True)
         return int(_execute("count videos", self._filtered(request, user_id, where)).count or 0)
+
+    # the person's side of the queue (RLS: a signed-in user reaches their own rows only)
+    def _count(self, what: str, function: str, user_id: str, **arguments: Any) -> int:
+        if not _is_uuid(user_id):
+            return 0
+        answer = _execute(what, self._client.rpc(function, {"p_user_id": user_id, **arguments}))
+        return int(answer.data or 0)
+
+    def _each_chunk(self, what: str, function: str, user_id: str, video_ids: list[str]) -> int:
+        ids = sorted({key for key in map(_canonical, video_ids) if key is not None})
+        return sum(self._count(what, function, user_id, p_ids=chunk) for chunk in _chunks(ids))
+
+    def pause(self, user_id: str, video_ids: list[str]) -> int:
+        return self._each_chunk("pause videos", "pause_videos", user_id, video_ids)
+
+    def resume(self, user_id: str, video_ids: list[str]) -> int:
+        return self._each_chunk("resume videos", "resume_videos", user_id, video_ids)
+
+    def pause_queue(self, user_id: str, project_id: str | None = ALL_PROJECTS) -> int:
+        if project_id is not None and not _is_uuid(project_id):
+            raise _missing_project(project_id)
+        return self._count("pause the queue", "pause_queue", user_id, p_project_id=project_id)
+
+    def resume_queue(self, user_id: str, project_id: str | None = ALL_PROJECTS) -> int:
+        if project_id is not None and not _is_uuid(project_id):
+            return 0
+        return self._count("resume the queue", "resume_queue", user_id, p_project_id=project_id)
+
+    def paused_queues(self, user_id: str) -> set[str | None]:
+        if not _is_uuid(user_id):
+            return set()
+        request = self._client.table("queue_pauses").select("project_id").eq("user_id", user_id)
+        return {row["project_id"] for row in _execute("read paused queues", request).data}
+
+    def _waiting(self, request: Any) -> Any:
+        """Only videos that wait: queued, with no cancel or delete asked."""
+        return request.eq("status", "queued").or_("requested_action.is.null,requested_action.eq.retry")
+
+    def _owned(self, user_id: str, video_id: str) -> TrackedVideo:
+        video = self.get_video(video_id) if _is_uuid(user_id) else None
+        if video is None or not _same(video.user_id, user_id):
+            raise QueueRefused(GONE)
+        return video
+
+    def move(self, user_id: str, video_id: str, move: Move) -> TrackedVideo:
+        video = self._owned(user_id, video_id)
+        if video.status is not S.QUEUED or video.requested not in (None, UserRequest.RETRY):
+            raise QueueRefused(not_waiting(video))
+        assert video.queue_order is not None
+        here: Place = (video.id, video.priority, video.queue_order)
+        other = self._neighbour(user_id, here, move)
+        for moved_id, priority, place in moved_places(here, other, move):
+            change = self._videos().update({"priority": priority, "queue_order": place}).eq("id", moved_id)
+            _execute("move the video", self._waiting(change))
+        return self._owned(user_id, video_id)
+
+    def _neighbour(self, user_id: str, here: Place, move: Move) -> Place | None:
+        """The first waiting video of the user (NEXT), or the one just before (UP) or after (DOWN)
+        `here` in the order they are sent: first among its own priority, then the next priority."""
+        _, priority, place = here
+
+        def first(request: Any, earliest: bool) -> Place | None:
+            request = request.order("queue_order", desc=not earliest).limit(1)
+            rows = _execute("read the queue", request).data
+            return (rows[0]["id"], rows[0]["priority"], float(rows[0]["queue_order"])) if rows else None
+
+        def waiting() -> Any:
+            return self._waiting(self._videos().select("id, priority, queue_order")).eq("user_id", user_id)
+
+        if move is Move.NEXT:
+            return first(waiting().order("priority", desc=True), earliest=True)
+        up = move is Move.UP
+        same = waiting().eq("priority", priority)
+        same = same.lt("queue_order", place) if up else same.gt("queue_order", place)
+        beyond = waiting().gt("priority", priority) if up else waiting().lt("priority", priority)
+        return first(same, earliest=not up) or first(beyond.order("priority", desc=not up), earliest=not up)
+
+    def edit(self, user_id: str, video_id: str, edit: VideoEdit) -> TrackedVideo:
+        video = self._owned(user_id, video_id)
+        fields = {"title": edit.title, "prompt": edit.prompt, "model": edit.model, "size": edit.size}
+        change = self._videos().update({**fields, "duration_seconds": edit.seconds}).eq("id", video.id)
+        if not _execute("edit the video", self._waiting(change.eq("user_id", user_id))).data:
+            raise QueueRefused(not_waiting(self._owned(user_id, video_id)))
+        return self._owned(user_id, video_id)
+
+    def ask_many(self, user_id: str, video_ids: list[str], request: UserRequest) -> Asked:
+        wanted = list(dict.fromkeys(video_ids))
+        ids = sorted({key for key in map(_canonical, wanted) if key is not None})
+        asked = 0
+        for chunk in _chunks(ids) if _is_uuid(user_id) else iter(()):
+            change = self._videos().update({"requested_action": str(request)}).in_("id", chunk)
+            change = change.eq("user_id", user_id).filter("requested_action", "isdistinct", "delete")
+            if request is UserRequest.CANCEL:
+                change = change.in_("status", sorted(str(state) for state in S if not state.is_final))
+            elif request is UserRequest.RETRY:
+                change = change.in_("status", [str(S.FAILED), str(S.CANCELLED)])
+                for kind in sorted(NEEDS_EDIT):
+                    change = change.filter("failure_kind", "isdistinct", str(kind))
+            asked += len(_execute(f"ask to {request} the videos", change.select("id")).data)
+        return Asked(asked, len(wanted) - asked)
 
     def _record_request(self, user_id: str, video_id: str, request: UserRequest) -> TrackedVideo | None:
         if not (_is_uuid(user_id) and _is_uuid(video_id)):

@@ -49,6 +49,7 @@ def test_insert_records_queued_videos_in_order_with_their_fields(store):
         progress=0,
         created_at=recorded.created_at,
         updated_at=recorded.updated_at,
+        queue_order=recorded.created_at.timestamp(),  # its place in the queue is its age
     )
     assert (inserted[1].batch_id, inserted[1].reference_path, inserted[1].project_id) == (
         batch,

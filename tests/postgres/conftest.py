@@ -169,6 +169,6 @@ def db(pg_cluster: Cluster, pg_database: str) -> Iterator[psycopg.Connection]:
     so emptying the tables is all the isolation they need, and it takes milliseconds.
     """
     with pg_cluster.connect(pg_database) as conn:
-        conn.execute("truncate public.videos, public.projects, storage.objects")
+        conn.execute("truncate public.videos, public.projects, public.queue_pauses, storage.objects")
         conn.execute("delete from storage.buckets where id <> 'videos'")
         yield conn

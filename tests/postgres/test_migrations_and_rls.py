@@ -132,16 +132,18 @@ def test_migrations_apply_in_filename_order(pg_cluster: Cluster, db: psycopg.Con
         "20261202160000_explicit_states.sql",
         "20261202170000_user_requests_and_workers.sql",
         "20261202180000_reference_type.sql",
+        "20261202190000_queue_control.sql",
     ]
     assert rows(
         db,
         "select c.oid::regclass::text, c.relrowsecurity from pg_class c"
         " where c.oid in ('public.projects'::regclass, 'public.videos'::regclass,"
-        " 'public.video_transitions'::regclass, 'public.engines'::regclass, 'storage.objects'::regclass)"
-        " order by 1",
+        " 'public.video_transitions'::regclass, 'public.engines'::regclass, 'storage.objects'::regclass,"
+        " 'public.queue_pauses'::regclass) order by 1",
     ) == [
         ("engines", True),
         ("projects", True),
+        ("queue_pauses", True),
         ("storage.objects", True),
         ("video_transitions", True),
         ("videos", True),
@@ -149,6 +151,7 @@ def test_migrations_apply_in_filename_order(pg_cluster: Cluster, db: psycopg.Con
     assert rows(db, "select tablename, count(*) from pg_policies group by 1 order by 1") == [
         ("objects", 4),
         ("projects", 4),
+        ("queue_pauses", 3),
         ("video_transitions", 1),
         ("videos", 4),
     ]
@@ -481,8 +484,9 @@ def queued_videos(db: psycopg.Connection, ages_in_minutes: dict[str, int]) -> di
     for n, (title, minutes) in enumerate(ages_in_minutes.items()):
         ids[title] = new_video(db, USER_A if n % 2 == 0 else USER_B, title)
         db.execute(
-            "update public.videos set created_at = now() - make_interval(mins => %s::int) where id = %s",
-            [minutes, ids[title]],
+            "update public.videos set created_at = now() - make_interval(mins => %s::int),"
+            " queue_order = extract(epoch from now() - make_interval(mins => %s::int)) where id = %s",
+            [minutes, minutes, ids[title]],  # its place in the queue is its age
         )
     return ids
 

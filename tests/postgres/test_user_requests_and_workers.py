@@ -97,11 +97,16 @@ def test_the_columns_check_and_index(db: psycopg.Connection) -> None:
             " WHERE (requested_action IS NOT NULL)",
         )
     ]
-    assert rows(
+    triggers = rows(
         db,
         "select tgname, tgenabled from pg_trigger where tgrelid = 'public.videos'::regclass"
         " and not tgisinternal order by 1",
-    ) == [("videos_enforce_transition", "O"), ("videos_stamp_request", "O"), ("videos_updated_at", "O")]
+    )  # later migrations add their own
+    assert {
+        ("videos_enforce_transition", "O"),
+        ("videos_stamp_request", "O"),
+        ("videos_updated_at", "O"),
+    } <= set(triggers)
 
 
 def test_a_new_video_has_no_request(db: psycopg.Connection) -> None:

@@ -99,6 +99,9 @@ def video_row(**changes: object) -> dict[str, object]:
         "requested_action": None,
         "requested_at": None,
         "reference_type": None,
+        "paused_at": None,
+        "priority": 0,
+        "queue_order": 1795586400.123456,
     }
     return {**row, **changes}
 
@@ -168,6 +171,7 @@ def test_a_change_of_state_is_a_conditional_patch_returning_the_row(service, rec
         "failure_kind": "timed_out",
         "status": "failed",
         "status_note": None,  # every change of status clears the provider's note
+        "paused_at": None,  # and ends a pause
         "lease_owner": None,
         "lease_expires_at": None,
     }

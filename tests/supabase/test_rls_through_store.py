@@ -11,6 +11,7 @@ import pytest
 
 from mimio_core.domain import FailureKind, TrackedVideo, UserRequest, VideoStatus
 from mimio_core.store.base import NewVideo, ProjectError, RequestRefused, Usage, VideoFilter
+from mimio_core.store.queue_control import ALL_PROJECTS, Asked, Move, QueueRefused, VideoEdit
 from mimio_core.store.supabase import SupabaseError, SupabaseStore, supabase_client
 from tests.supabase.conftest import ANON_KEY, URL, USER_A, USER_B
 
@@ -189,3 +190,26 @@ def test_a_repeated_submission_records_nothing_new(alice, bob, service_store):
     assert service_store.insert_videos([new_video(B, id=first[0].id, title="Hijack")]) == []
     assert alice.get_video(first[0].id) == first[0]
     assert service_store.insert_videos([new_video(A, id=first[1].id)]) == [first[1]]
+
+
+def test_a_user_steers_their_own_queue_and_never_anothers(alice, bob, service_store) -> None:
+    """Pause, resume, order, edit and bulk requests through a signed-in user's store: their rows
+    change; another user's (named by id) do not."""
+    first, second = (video.id for video in alice.insert_videos([new_video(A), new_video(A)]))
+    (theirs,) = (video.id for video in bob.insert_videos([new_video(B)]))
+    assert alice.pause(A, [first, theirs]) == 1
+    assert alice.move(A, second, Move.NEXT).id == second
+    edit = VideoEdit(title="Dusk", prompt="a fox at dusk", model="sora-2", size="720x1280", seconds=8)
+    assert alice.edit(A, first, edit).prompt == "a fox at dusk"
+    assert alice.pause_queue(A) == 1  # the second one; the first is paused already
+    assert alice.paused_queues(A) == {ALL_PROJECTS}
+    assert bob.paused_queues(B) == set()
+    (later,) = alice.insert_videos([new_video(A)])
+    assert later.is_paused
+    assert alice.ask_many(A, [first, theirs], UserRequest.CANCEL) == Asked(asked=1, skipped=1)
+    with pytest.raises(QueueRefused):
+        alice.edit(A, theirs, edit)
+    assert alice.resume_queue(A) == 3  # every paused one (the first is being cancelled: never claimed)
+    untouched = service_store.get_video(theirs)
+    assert untouched is not None
+    assert (untouched.is_paused, untouched.requested, untouched.prompt) == (False, None, new_video(B).prompt)
