@@ -1,6 +1,7 @@
-"""`python -m mimio_core`: serve the embedded API, create videos, run batches, list, run the engine.
+"""`python -m mimio_core`: serve the embedded API, create videos, run batches, list, steer the queue,
+run the engine.
 
-The only module of `mimio_core` that writes to the terminal.
+With `cli_queue` (the queue commands), the only modules of `mimio_core` that write to the terminal.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mimio_core import cli_queue
 from mimio_core.batch_file import BatchFileError, read_batch_file
 from mimio_core.catalogue import CatalogueError, ProviderKind, load_catalogue, route_models, stand_in_models
+from mimio_core.cli_queue import video_record
 from mimio_core.config import ConfigError, Settings, load_settings
 from mimio_core.domain import (
     ACTIVE_STATES,
@@ -31,10 +34,12 @@ from mimio_core.domain import (
     VideoRequest,
     VideoStatus,
 )
+from mimio_core.errors import BadInput
 from mimio_core.local_server.runner import serve_forever
 from mimio_core.logs import configure_logging
 from mimio_core.runtime import Runtime, open_runtime, open_storage, worker_window
 from mimio_core.store.base import ProjectError, RequestRefused, VideoFilter
+from mimio_core.store.queue_control import MAX_PRIORITY
 from mimio_core.submission import as_variations
 from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
@@ -63,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     def settings_flags(command: argparse.ArgumentParser) -> None:
         command.add_argument("--project", help="project name or id (a new name creates the project)")
         command.add_argument("--no-wait", action="store_true", help="record the videos and return at once")
+        command.add_argument(
+            "--priority",
+            type=int,
+            default=0,
+            help=f"higher is sent first (-{MAX_PRIORITY} to {MAX_PRIORITY}; default 0)",
+        )
 
     create = commands.add_parser("create", help="create one video, or variations of one prompt")
     create.add_argument("prompt")
@@ -91,8 +102,10 @@ def _parser() -> argparse.ArgumentParser:
 
     for request, what in ASKS.items():
         asking = commands.add_parser(request.value, help=f"{what} (the app's engine or a worker does it)")
-        asking.add_argument("id", help="the video's id (`list` shows it)")
-        asking.add_argument("--json", action="store_true", help="print the video's record as JSON")
+        asking.add_argument("id", nargs="?", help="the video's id (`list` shows it)")
+        asking.add_argument("--json", action="store_true", help="print the record (or the counts) as JSON")
+        cli_queue.add_bulk_flags(asking, request)
+    cli_queue.register(commands)
 
     commands.add_parser("worker", help="run the engine alone until interrupted")
 
@@ -113,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         err.print(f"[red]Configuration error:[/red] {exc}")
         return EXIT_BAD_INPUT
-    quiet_commands = ("create", "batch", "list", *ASKS)
+    quiet_commands = ("create", "batch", "list", *ASKS, *cli_queue.QUEUE_COMMANDS)
     _configure_logging(
         "INFO" if args.verbose else ("WARNING" if args.command in quiet_commands else settings.log_level)
     )
@@ -127,7 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list":
         return _list(settings, args)
     if args.command in ASKS:
+        if args.id is None:
+            return cli_queue.ask_many(settings, UserRequest(args.command), args, out, err)
         return _ask(settings, UserRequest(args.command), args)
+    if args.command in cli_queue.QUEUE_COMMANDS:
+        return cli_queue.run(settings, args, out, err)
     if args.command == "models":
         return _models(settings, args)
     try:
@@ -208,7 +225,13 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
     except OSError as exc:
         err.print(f"[red]Nothing was submitted:[/red] cannot read {exc.filename}: {exc.strerror}")
         return EXIT_BAD_INPUT
-    videos = runtime.own_engine.submit([replace(request, project_id=project_id) for request in requests])
+    try:
+        videos = runtime.own_engine.submit(
+            [replace(request, project_id=project_id) for request in requests], priority=args.priority
+        )
+    except BadInput as exc:
+        err.print(f"[red]Nothing was submitted:[/red] {exc}")
+        return EXIT_BAD_INPUT
     if args.no_wait:
         for video in videos:
             out.print(f"recorded {video.id}  {video.title}")
@@ -266,7 +289,7 @@ def _ask(settings: Settings, request: UserRequest, args: argparse.Namespace) -> 
     finally:
         store.close()
     if args.json:
-        out.print_json(json.dumps(_record(video)))
+        out.print_json(json.dumps(video_record(video)))
         return EXIT_OK
     when = (
         f"{online} engine{'s' if online > 1 else ''} online will do it in a moment"
@@ -277,30 +300,6 @@ def _ask(settings: Settings, request: UserRequest, args: argparse.Namespace) -> 
     return EXIT_OK
 
 
-def _record(v: TrackedVideo) -> dict[str, object]:
-    """A video as `list --json` and the request commands print it."""
-    return {
-        "id": v.id,
-        "title": v.title,
-        "status": v.status.value,
-        "failure_kind": v.failure_kind.value if v.failure_kind else None,
-        "status_note": v.status_note,
-        "requested": v.requested.value if v.requested else None,
-        "progress": v.progress,
-        "model": v.model,
-        "size": v.size,
-        "seconds": v.seconds,
-        "prompt": v.prompt,
-        "error": v.error,
-        "storage_path": v.storage_path,
-        "batch_id": v.batch_id,
-        "project_id": v.project_id,
-        "external_video_id": v.external_video_id,
-        "created_at": v.created_at.isoformat(),
-        "completed_at": v.completed_at.isoformat() if v.completed_at else None,
-    }
-
-
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     store, _ = open_storage(settings, None)  # the local user's videos, in SQLite
     try:
@@ -308,7 +307,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        out.print_json(json.dumps([_record(v) for v in videos]))
+        out.print_json(json.dumps([video_record(v) for v in videos]))
         return EXIT_OK
     table = Table("created", "id", "title", "status", "progress", "model", "size", "seconds", "error")
     for v in videos:
@@ -316,7 +315,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
             v.created_at.strftime("%Y-%m-%d %H:%M"),
             v.id,
             v.title,
-            v.status.value,
+            "paused" if v.is_paused else v.status.value,
             f"{v.progress}%",
             v.model,
             v.size,

@@ -200,10 +200,14 @@ class Engine:
 
     # what callers ask for
     def submit(
-        self, requests: list[ValidRequest], user_id: str = LOCAL_USER_ID, submission_id: str | None = None
+        self,
+        requests: list[ValidRequest],
+        user_id: str = LOCAL_USER_ID,
+        submission_id: str | None = None,
+        priority: int = 0,
     ) -> list[TrackedVideo]:
         """Record the videos (queued) through the engine's own store, and wake the engine."""
-        recorded = record_submission(self.store, self.files, requests, user_id, submission_id)
+        recorded = record_submission(self.store, self.files, requests, user_id, submission_id, priority)
         self.wake()
         return recorded
 

@@ -12,7 +12,9 @@ import uuid
 from dataclasses import replace
 
 from mimio_core.domain import CheckedReference, TrackedVideo, ValidRequest, spec_fields
+from mimio_core.errors import BadInput
 from mimio_core.store.base import FileStorage, Library, NewVideo, reference_key
+from mimio_core.store.queue_control import MAX_PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +32,18 @@ def record_submission(
     requests: list[ValidRequest],
     user_id: str,
     submission_id: str | None = None,
+    priority: int = 0,
 ) -> list[TrackedVideo]:
-    """Record the videos as queued; they share a batch id when more than one.
+    """Record the videos as queued; they share a batch id when more than one, and `priority` (higher
+    is sent first; `MAX_PRIORITY` either way).
 
     `submission_id` makes this idempotent: the same id (a form's double click, a retried call) names
     the same records, so a second call returns the first one's videos instead of new ones.
     """
     if not requests:
         return []
+    if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+        raise BadInput(f"Priority goes from -{MAX_PRIORITY} to {MAX_PRIORITY}; {priority} is out of range.")
     submission = uuid.UUID(submission_id) if submission_id else uuid.uuid4()
 
     def derived(part: str) -> str:
@@ -55,6 +61,7 @@ def record_submission(
             batch_id=batch_id,
             reference_path=references[index],
             reference_type=None if request.reference is None else request.reference.mime,
+            priority=priority,
         )
         for index, request in enumerate(requests)
     ]

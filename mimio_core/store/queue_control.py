@@ -17,6 +17,7 @@ from mimio_core.domain import FailureKind, TrackedVideo, UserRequest, VideoSpec,
 from mimio_core.errors import BadInput
 
 S = VideoStatus
+MAX_PRIORITY = 1000  # a submission's priority lies within ±this (the Supabase migration checks it too)
 ALL_PROJECTS = None  # the scope of a pause of the whole queue, not one project's
 # failures a Retry without an edit would meet again: the provider refused it, or it cannot be made
 NEEDS_EDIT = frozenset({FailureKind.REFUSED, FailureKind.INVALID})
