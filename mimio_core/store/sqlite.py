@@ -7,6 +7,7 @@ across them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -131,6 +132,11 @@ VIDEOS_EXTRAS = (
     "CREATE INDEX IF NOT EXISTS videos_user_created ON videos (user_id, created_at DESC)",
     "CREATE INDEX IF NOT EXISTS videos_status_created ON videos (status, created_at)",
     "CREATE INDEX IF NOT EXISTS videos_batch ON videos (batch_id)",
+    # a claim reads each user's and each run's first waiting videos (see `_candidates`)
+    "CREATE INDEX IF NOT EXISTS videos_waiting_alone ON videos (user_id, priority DESC, queue_order, id)"
+    " WHERE status = 'queued' AND paused_at IS NULL AND batch_id IS NULL",
+    "CREATE INDEX IF NOT EXISTS videos_waiting_in_run ON videos (batch_id, priority DESC, queue_order, id)"
+    " WHERE status = 'queued' AND paused_at IS NULL AND batch_id IS NOT NULL",
     # the engine asks for people's requests every tick: only the few videos with one are read
     "CREATE INDEX IF NOT EXISTS videos_requested ON videos (requested_at) WHERE requested_action IS NOT NULL",
     # any writer is held to the lifecycle (the store's own door checks first, with a better message)
@@ -160,6 +166,34 @@ NOT_DELETED = "requested_action IS NOT 'delete'"  # a video a person deleted lea
 # the order queued videos are sent in: by priority, then each one's place (its age unless moved)
 CLAIM_ORDER = "priority DESC, queue_order, id"
 REVERSE_CLAIM_ORDER = "priority, queue_order DESC, id DESC"
+# Which waiting videos a claim takes, in turns: every user's first video before anyone's second, and
+# within a user's queue their runs take turns too, so a 500-video batch starves nobody. A video at
+# work counts as a turn taken (of its user and its run), so the turns hold from claim to claim; each
+# user's own order (priority, then place) decides within them. A video a person paused, or asked to
+# cancel or delete, is never sent to a provider.
+FAIR_TURNS = f"""
+WITH held AS (
+    SELECT user_id, coalesce(batch_id, id) AS run, count(*) AS at_work
+    FROM videos WHERE status IN ({ACTIVE}) AND {{in_share}} GROUP BY 1, 2
+), waiting AS (
+    SELECT v.id, v.user_id, v.priority, v.queue_order, row_number() OVER (
+        PARTITION BY v.user_id, coalesce(v.batch_id, v.id) ORDER BY {CLAIM_ORDER}
+    ) + coalesce((
+        SELECT h.at_work FROM held h WHERE h.user_id = v.user_id AND h.run = coalesce(v.batch_id, v.id)
+    ), 0) AS run_turn
+    FROM videos v WHERE v.id IN (SELECT value FROM json_each(?))
+), turns AS (
+    SELECT w.id, w.queue_order, row_number() OVER (
+        PARTITION BY w.user_id ORDER BY w.priority DESC, w.run_turn, w.queue_order, w.id
+    ) + coalesce((SELECT sum(h.at_work) FROM held h WHERE h.user_id = w.user_id), 0) AS user_turn
+    FROM waiting w
+)
+SELECT id FROM turns ORDER BY user_turn, queue_order, id LIMIT ?
+"""
+# a waiting video an engine may send now: not paused, nobody asked to cancel or delete it
+SENDABLE = (
+    "status = 'queued' AND paused_at IS NULL AND (requested_action IS NULL OR requested_action = 'retry')"
+)
 # a queued video nobody asked to cancel or delete: it may be paused, moved or edited
 WAITING = "status = 'queued' AND (requested_action IS NULL OR requested_action = 'retry')"
 # columns added after the first release: (name, definition) for ALTER TABLE on an existing database
@@ -214,6 +248,34 @@ def _share_clause(share: QueueShare) -> tuple[str, tuple[str, ...]]:
         return "1 = 1", ()
     models = tuple(sorted(share.models))
     return f"model {'NOT ' if share.exclude else ''}IN ({', '.join('?' * len(models))})", models
+
+
+def _candidates(db: sqlite3.Connection, in_share: str, models: tuple[str, ...], free: int) -> list[str]:
+    """The only waiting videos a claim of `free` slots can take, read by index: each run's first
+    `free`, and each user's first `free` submitted alone. Fair turns never reach further, so a queue
+    of 100,000 costs what its first few do."""
+    found: list[str] = []
+    runs = (
+        ("user_id", "batch_id IS NULL", "videos_waiting_alone"),
+        ("batch_id", "batch_id IS NOT NULL", "videos_waiting_in_run"),
+    )
+    for column, alone, index in runs:
+        where = f"{SENDABLE} AND {alone} AND {in_share}"
+        videos = f"videos INDEXED BY {index}"  # the planner would rather scan every queued video
+        # the distinct keys, each found by one step down the index (no scan of the whole queue)
+        keys = db.execute(
+            f"WITH RECURSIVE keys(k) AS (SELECT min({column}) FROM {videos} WHERE {where} UNION ALL"
+            f" SELECT (SELECT min({column}) FROM {videos} WHERE {where} AND {column} > keys.k) FROM keys"
+            " WHERE keys.k IS NOT NULL) SELECT k FROM keys WHERE k IS NOT NULL",
+            (*models, *models),
+        ).fetchall()
+        for (key,) in keys:
+            rows = db.execute(
+                f"SELECT id FROM {videos} WHERE {column} = ? AND {where} ORDER BY {CLAIM_ORDER} LIMIT ?",
+                (key, *models, free),
+            )
+            found += [row[0] for row in rows]
+    return found
 
 
 def _time(value: float | None) -> datetime | None:
@@ -686,16 +748,9 @@ class SQLiteStore(VideoStore):
             free = capacity - active
             if free <= 0:
                 return []
-            ids = [
-                row[0]
-                for row in db.execute(
-                    # a video a person asked to cancel or delete is never sent to a provider
-                    f"SELECT id FROM videos WHERE status = 'queued' AND paused_at IS NULL AND {in_share}"
-                    " AND (requested_action IS NULL OR requested_action = 'retry')"
-                    f" ORDER BY {CLAIM_ORDER} LIMIT ?",
-                    (*models, free),
-                )
-            ]
+            turns = FAIR_TURNS.format(in_share=in_share)
+            candidates = json.dumps(_candidates(db, in_share, models, free))
+            ids = [row[0] for row in db.execute(turns, (*models, candidates, free))]
             db.executemany(
                 "UPDATE videos SET status = 'claimed', progress = 0, error = NULL, failure_kind = NULL,"
                 " external_video_id = NULL, create_started_at = NULL, status_note = NULL, started_at = ?,"

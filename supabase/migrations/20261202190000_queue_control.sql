@@ -15,9 +15,11 @@ alter table public.videos
 update public.videos set queue_order = extract(epoch from created_at) where queue_order is null;
 alter table public.videos alter column queue_order set not null;
 
--- what claims read first: the waiting videos in the order they are sent
-create index videos_claim_order on public.videos (priority desc, queue_order, id)
-    where status = 'queued' and paused_at is null;
+-- what claims read: each user's first waiting videos submitted alone, and each run's first (see 6)
+create index videos_waiting_alone on public.videos (user_id, priority desc, queue_order, id)
+    where status = 'queued' and paused_at is null and batch_id is null;
+create index videos_waiting_in_run on public.videos (batch_id, priority desc, queue_order, id)
+    where status = 'queued' and paused_at is null and batch_id is not null;
 
 -- 2. A user sets the priority of a submission, and pauses, orders and edits their waiting videos
 -- ("own videos: change" limits the rows; the trigger below limits their edits to waiting videos).
@@ -145,7 +147,11 @@ grant execute on function public.pause_videos(uuid, uuid[]), public.resume_video
     public.pause_queue(uuid, uuid), public.resume_queue(uuid, uuid) to authenticated, service_role;
 
 -- 6. Claiming, as in 20261202170000 (same signature, grants kept), except that a paused video is
--- never claimed and the queue goes by priority, then place.
+-- never claimed and claims take turns: every user's first waiting video before anyone's second, and
+-- within a user's queue their runs take turns too, so one user's 500-video batch starves nobody; each
+-- user's own order (priority, then place) decides within those turns. A video at work counts as a turn
+-- taken (of its user and its run), so the turns hold from claim to claim. The advisory lock already
+-- makes claimers take turns, so rows need no SKIP LOCKED.
 create or replace function public.claim_queued_videos(
     p_owner text,
     p_capacity integer,
@@ -173,12 +179,68 @@ begin
         create_started_at = null, status_note = null, started_at = now(), lease_owner = p_owner,
         lease_expires_at = now() + make_interval(secs => p_lease_seconds)
     where v.id in (
-        select q.id from public.videos q
-        where q.status = 'queued' and q.paused_at is null
-            and (p_models is null or (q.model = any(p_models)) <> p_exclude)
-            and coalesce(q.requested_action, 'none') not in ('cancel', 'delete')
-        order by q.priority desc, q.queue_order, q.id
-        limit free for update skip locked
+        -- the only videos a claim of `free` slots can take: each run's first `free` and each user's
+        -- first `free` submitted alone (their keys found one index step each), so a queue of 100,000
+        -- costs what its first few do
+        with recursive alone_users(k) as (
+            (select q.user_id from public.videos q
+                where q.status = 'queued' and q.paused_at is null and q.batch_id is null
+                order by q.user_id limit 1)
+            union all
+            select (select q.user_id from public.videos q
+                    where q.status = 'queued' and q.paused_at is null and q.batch_id is null
+                        and q.user_id > a.k
+                    order by q.user_id limit 1)
+            from alone_users a where a.k is not null
+        ), runs(k) as (
+            (select q.batch_id from public.videos q
+                where q.status = 'queued' and q.paused_at is null and q.batch_id is not null
+                order by q.batch_id limit 1)
+            union all
+            select (select q.batch_id from public.videos q
+                    where q.status = 'queued' and q.paused_at is null and q.batch_id is not null
+                        and q.batch_id > r.k
+                    order by q.batch_id limit 1)
+            from runs r where r.k is not null
+        ), candidates as (
+            select c.* from alone_users a cross join lateral (
+                select q.id, q.user_id, q.batch_id, q.priority, q.queue_order from public.videos q
+                where q.user_id = a.k and q.batch_id is null and q.status = 'queued'
+                    and q.paused_at is null
+                    and coalesce(q.requested_action, 'none') not in ('cancel', 'delete')
+                    and (p_models is null or (q.model = any(p_models)) <> p_exclude)
+                order by q.priority desc, q.queue_order, q.id limit free
+            ) c where a.k is not null
+            union all
+            select c.* from runs r cross join lateral (
+                select q.id, q.user_id, q.batch_id, q.priority, q.queue_order from public.videos q
+                where q.batch_id = r.k and q.status = 'queued' and q.paused_at is null
+                    and coalesce(q.requested_action, 'none') not in ('cancel', 'delete')
+                    and (p_models is null or (q.model = any(p_models)) <> p_exclude)
+                order by q.priority desc, q.queue_order, q.id limit free
+            ) c where r.k is not null
+        ), held as (
+            select a.user_id, coalesce(a.batch_id, a.id) as run, count(*) as at_work
+            from public.videos a
+            where a.status in ('claimed', 'creating', 'generating', 'transferring')
+                and (p_models is null or (a.model = any(p_models)) <> p_exclude)
+            group by 1, 2
+        ), waiting as (
+            select q.id, q.user_id, q.priority, q.queue_order, row_number() over (
+                partition by q.user_id, coalesce(q.batch_id, q.id)
+                order by q.priority desc, q.queue_order, q.id
+            ) + coalesce((
+                select h.at_work from held h
+                where h.user_id = q.user_id and h.run = coalesce(q.batch_id, q.id)
+            ), 0) as run_turn
+            from candidates q
+        ), turns as (
+            select w.id, w.queue_order, row_number() over (
+                partition by w.user_id order by w.priority desc, w.run_turn, w.queue_order, w.id
+            ) + coalesce((select sum(h.at_work) from held h where h.user_id = w.user_id), 0) as user_turn
+            from waiting w
+        )
+        select t.id from turns t order by t.user_turn, t.queue_order, t.id limit free
     )
     returning v.*;
 end;

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from mimio_core.domain import FailureKind, QueueShare, UserRequest, VideoStatus
+from mimio_core.domain import QueueShare, UserRequest, VideoStatus
 from mimio_core.store.base import GONE, VideoFilter, VideoStore
 from mimio_core.store.queue_control import ALL_PROJECTS, Asked, Move, QueueRefused, VideoEdit
 from tests.contract.conftest import ACTIVE, FINAL, A, B, Backend, get, ids, new_video, put
@@ -25,12 +25,12 @@ def queue(store: VideoStore, count: int, user_id: str = A, **fields: object) -> 
 
 
 def claim_order(store: VideoStore) -> list[str]:
-    """The order an engine would send the waiting videos in (it claims them all, one at a time)."""
-    order = []
-    while claimed := store.claim("engine", 1, 30, EVERYTHING):
+    """The order an engine sends the waiting videos in: it claims one slot more each time, the videos
+    claimed before still at work."""
+    order: list[str] = []
+    at_work = len(store.heartbeat("engine", 30))  # claimed by an earlier call
+    while claimed := store.claim("engine", at_work + len(order) + 1, 30, EVERYTHING):
         order += ids(claimed)
-        for video_id in ids(claimed):  # frees the slot without changing anything else
-            store.failed(video_id, "engine", FailureKind.INTERNAL, "set aside")
     return order
 
 
@@ -245,3 +245,21 @@ def test_one_request_for_many_never_replaces_a_delete_or_reaches_another_user(st
     assert get(store, deleting).requested is UserRequest.DELETE
     assert get(store, theirs).requested is None
     assert store.ask_many(A, [theirs], UserRequest.DELETE) == Asked(asked=1, skipped=0)
+
+
+# --- fair share -----------------------------------------------------------------------------------------
+
+
+def test_one_users_big_batch_does_not_starve_another_users_single_video(store):
+    big = queue(store, 5, batch_id=str(uuid.uuid4()))
+    (single,) = queue(store, 1, user_id=B)
+    order = claim_order(store)
+    assert order[:2] == [big[0], single]  # B's first turn comes right after A's first
+    assert order[2:] == big[1:]
+
+
+def test_one_users_runs_take_turns_and_their_own_order_holds_within(store):
+    first_run = queue(store, 3, batch_id=str(uuid.uuid4()))
+    second_run = queue(store, 2, batch_id=str(uuid.uuid4()))
+    store.move(A, second_run[1], Move.UP)  # within its run, the later one goes first
+    assert claim_order(store) == [first_run[0], second_run[1], first_run[1], second_run[0], first_run[2]]

@@ -501,22 +501,23 @@ def claim(db: psycopg.Connection, owner: str, capacity: int) -> list[tuple[Any, 
         )
 
 
-def test_claim_queued_videos_takes_the_oldest_within_capacity(db: psycopg.Connection) -> None:
-    # inserted in another order than their age, alternating between two users
-    queued_videos(db, {"third": 3, "first": 9, "fourth": 1, "second": 5})
+def test_claim_queued_videos_takes_turns_between_users_oldest_first(db: psycopg.Connection) -> None:
+    # inserted in another order than their age, alternating between two users: A has "a3" and
+    # "a1" (minutes old), B has "b9" and "b5"; each user's oldest goes before anyone's second
+    queued_videos(db, {"a3": 3, "b9": 9, "a1": 1, "b5": 5})
     lease = timedelta(seconds=30)
     assert claim(db, "engine-1", 2) == [
-        ("first", "claimed", 0, "engine-1", lease, True),
-        ("second", "claimed", 0, "engine-1", lease, True),
+        ("b9", "claimed", 0, "engine-1", lease, True),
+        ("a3", "claimed", 0, "engine-1", lease, True),
     ]
     assert claim(db, "engine-2", 2) == []  # two already claimed: no capacity left
-    assert claim(db, "engine-2", 3) == [("third", "claimed", 0, "engine-2", lease, True)]
+    assert claim(db, "engine-2", 3) == [("b5", "claimed", 0, "engine-2", lease, True)]
     assert claim(db, "engine-2", 3) == []
     assert rows(db, "select title, status from public.videos order by created_at") == [
-        ("first", "claimed"),
-        ("second", "claimed"),
-        ("third", "claimed"),
-        ("fourth", "queued"),
+        ("b9", "claimed"),
+        ("b5", "claimed"),
+        ("a3", "claimed"),
+        ("a1", "queued"),
     ]
 
 

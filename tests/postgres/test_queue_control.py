@@ -3,7 +3,7 @@ RLS, and the engine's claims respect it (on the fully migrated test database).""
 
 from __future__ import annotations
 
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -52,16 +52,30 @@ def test_a_user_pauses_and_resumes_only_their_own_waiting_videos(db: psycopg.Con
     assert not paused(db, mine)
 
 
-def test_a_paused_video_is_not_claimed_and_priority_goes_first(db: psycopg.Connection) -> None:
+def test_claims_skip_paused_videos_and_take_turns_by_priority(db: psycopg.Connection) -> None:
     old = new_video(db, USER_A, "old")
     new_video(db, USER_A, "new")
-    urgent = new_video(db, USER_B, "urgent")
+    urgent = new_video(db, USER_A, "urgent")
+    new_video(db, USER_B, "theirs")
     call(db, USER_A, "pause_videos", [old])
-    with as_user(db, USER_B):
+    with as_user(db, USER_A):
         assert affected(db, "update public.videos set priority = 5 where id = %s", [urgent]) == 1
-    assert [title for title, *_ in claim(db, "engine-1", 1)] == ["urgent"]
-    assert [title for title, *_ in claim(db, "engine-1", 2)] == ["new"]
+    # each user's first turn, oldest first: A's is their highest priority; then A's next
+    assert [title for title, *_ in claim(db, "engine-1", 2)] == ["urgent", "theirs"]
+    assert [title for title, *_ in claim(db, "engine-1", 3)] == ["new"]
     assert claim(db, "engine-1", 5) == []  # the paused one waits
+
+
+def test_one_users_runs_take_turns(db: psycopg.Connection) -> None:
+    big, small = uuid4(), uuid4()
+    videos = {title: new_video(db, USER_A, title) for title in ("big 1", "big 2", "big 3", "small 1")}
+    with as_service(db):
+        for title, video_id in videos.items():
+            db.execute(
+                "update public.videos set batch_id = %s where id = %s",
+                [big if "big" in title else small, video_id],
+            )
+    assert [title for title, *_ in claim(db, "engine-1", 2)] == ["big 1", "small 1"]
 
 
 def test_only_a_queued_video_can_be_paused(db: psycopg.Connection) -> None:
