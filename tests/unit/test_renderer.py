@@ -10,18 +10,23 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from mimio_core.local_server.renderer import (
+    ZOOM_MASTER,
     InvalidSpecError,
     RenderCancelled,
     RenderError,
     RenderSpec,
+    _load_font,
+    _sws_crops,
     _wrap,
+    _ZoomPlane,
     cover_crop,
     reference_first_frame,
     render_video,
 )
+from mimio_core.validation import MAX_PROMPT_CHARS
 
 W, H = 320, 240
 
@@ -199,6 +204,38 @@ def test_should_stop_cancels_and_leaves_nothing(tmp_path: Path) -> None:
     assert issubclass(RenderCancelled, RenderError)
 
 
+def test_a_stop_while_the_reference_is_prepared_cancels_before_the_first_frame(tmp_path: Path) -> None:
+    """Decoding a large reference is the slow setup step: a job deleted meanwhile must not go on to
+    encode a frame (``should_stop`` was once polled only before each frame)."""
+    polls: list[int] = []
+    frames: list[int] = []
+
+    def stop() -> bool:  # false for the poll as the render starts, true from the next one on
+        polls.append(1)
+        return len(polls) > 1
+
+    spec = RenderSpec("stop me", W, H, seconds=1, fps=6, reference=_encode_png(_test_image(1200, 900)))
+    with pytest.raises(RenderCancelled):
+        render_video(spec, tmp_path / "o.mp4", on_progress=lambda n, _: frames.append(n), should_stop=stop)
+    assert frames == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_after_the_last_frame_still_cancels_the_flush(tmp_path: Path) -> None:
+    """Flushing x264 encodes its lookahead's last frames in one call: stop is polled before it, and a
+    cancelled render leaves no file even when every frame had been handed to the encoder."""
+    done: list[int] = []
+    with pytest.raises(RenderCancelled):
+        render_video(
+            RenderSpec("stop at the end", W, H, seconds=1, fps=12),
+            tmp_path / "out.mp4",
+            on_progress=lambda frame, total: done.append(frame),
+            should_stop=lambda: len(done) == 12,
+        )
+    assert done == list(range(1, 13))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_callback_error_removes_temp_file(tmp_path: Path) -> None:
     def boom(done: int, total: int) -> None:
         raise KeyError("callback failed")
@@ -284,6 +321,64 @@ def test_caption_wrap_limits_lines_with_ellipsis() -> None:
     long_word = _wrap("y" * 100, font, 150, 3, "...")
     assert 1 < len(long_word) <= 3
     assert all(font.getlength(line) <= 150 for line in long_word)
+
+
+class _CountingFont:
+    """Forwards ``getlength`` to a real font and counts the characters it was asked to measure."""
+
+    def __init__(self, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> None:
+        self.font, self.measured = font, 0
+
+    def getlength(self, text: str) -> float:
+        self.measured += len(text)
+        return self.font.getlength(text)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("chars", [2_000, 20_000])
+def test_a_single_huge_word_wraps_in_linear_work(chars: int) -> None:
+    """One 2,000-character word once took 6 s to wrap (20,000: never finished): splitting it measured
+    every shorter prefix for every cut. Now the work is a few times the text the app allows."""
+    font = _CountingFont(_load_font(32)[0])
+    word = "".join(chr(ord("a") + i % 26) for i in range(chars))
+    lines = _wrap(word, font, 1180, 3, "…")  # type: ignore[arg-type]  # measures like a font
+    assert len(lines) == 3
+    assert lines[-1].endswith("…")
+    assert "".join(lines)[:-1] == word[: len("".join(lines)) - 1]  # the word's start, in order
+    assert all(font.font.getlength(line) <= 1180 for line in lines)
+    assert font.measured < 3 * MAX_PROMPT_CHARS
+
+
+def test_the_caption_ellipsizes_text_past_the_prompt_limit_even_when_it_would_fit() -> None:
+    """Only the app's MAX_PROMPT_CHARS first characters are laid out, and a cut shows as an ellipsis."""
+    font = ImageFont.load_default(size=14)
+    text = "ab " * MAX_PROMPT_CHARS
+    (line,) = _wrap(text, font, 1e9, 3, "...")
+    assert line.endswith("...")
+    assert text.startswith(line[:-3])
+    assert len(line) <= MAX_PROMPT_CHARS + 3
+    assert _wrap(text[: MAX_PROMPT_CHARS - 1], font, 1e9, 3, "...") == [text[: MAX_PROMPT_CHARS - 1].strip()]
+
+
+def test_the_zoom_places_each_frame_to_a_fraction_of_a_pixel() -> None:
+    """swscale only crops whole pixels; the zoom still matches Pillow's exact box resize (within
+    rounding), where cropping to whole pixels would be off by up to half a pixel and jitter."""
+    rng = np.random.default_rng(5)
+    out_w, out_h = 320, 180
+    master_w, master_h = round(out_w * ZOOM_MASTER), round(out_h * ZOOM_MASTER)
+    noise = Image.fromarray(rng.integers(0, 256, (master_h, master_w), dtype=np.uint8), "L")
+    master = noise.filter(ImageFilter.GaussianBlur(1.5))
+    plane = _ZoomPlane.of(np.asarray(master))
+    inner = (slice(2, -2), slice(2, -2))  # Pillow and swscale treat the outermost pixels differently
+    for zoom, anchor in ((1.0, (0.5, 0.5)), (1.037, (0.2, 0.25)), (1.1, (0.8, 0.75)), (1.15, (0.5, 0.5))):
+        size = np.array((master_w, master_h))
+        box = size / zoom
+        start = (size - box) * anchor
+        crops = _sws_crops(start, box, size, np.array((out_w, out_h)))
+        out = np.empty((out_h, out_w), np.uint8)
+        plane.zoom_into(out, *crops)
+        exact = master.resize((out_w, out_h), Image.Resampling.BILINEAR, box=(*start, *(start + box)))
+        assert _mad(out[inner], np.asarray(exact)[inner]) < 0.5, (zoom, anchor)
 
 
 def test_variation_seeds_change_the_scene_and_the_zoom_but_not_the_first_reference_frame(
