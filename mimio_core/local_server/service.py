@@ -7,6 +7,8 @@ jobs it accepted before and finishes the ones it had not rendered yet.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import fcntl
 import json
 import logging
@@ -71,6 +73,26 @@ class NewJob:
     size: str
     seconds: int
     reference: bytes | None = None
+
+
+def _return_freed_memory() -> None:
+    """Give the memory a render freed back to the system. A render briefly needs ~150 MiB (x264's
+    buffers); glibc keeps what each render thread freed, so a worker's RSS stayed at 250-450 MiB
+    after the renders ended (malloc_trim took it from 274 to 81 MiB). Elsewhere than glibc: nothing."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # noqa: B018  (glibc only)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _load_libc()
 
 
 def _lower_thread_priority() -> None:
@@ -248,7 +270,10 @@ class LocalVideoService:
             if not mine:
                 job.foreign = True
                 return
-            self._render_locked(job)
+            try:
+                self._render_locked(job)
+            finally:
+                _return_freed_memory()
 
     def _render_locked(self, job: Job) -> None:
         self._sync_from_disk(job)
