@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
@@ -69,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--project", help="project name or id (a new name creates the project)")
         command.add_argument("--no-wait", action="store_true", help="record the videos and return at once")
         command.add_argument(
+            "--at",
+            type=_moment,
+            help="not before this time: 2026-12-24T02:00 (local time) or with a zone, +02:00 or Z",
+        )
+        command.add_argument(
             "--priority",
             type=int,
             default=0,
@@ -113,6 +119,17 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--provider", choices=get_args(ProviderKind), help="only this provider's models")
     models.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _moment(text: str) -> datetime:
+    """A time a person writes (ISO 8601; without a zone, this machine's local time), aware."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: write it as 2026-12-24T02:00, or with a zone as 2026-12-24T02:00+01:00"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
 
 
 def _configure_logging(level: str) -> None:
@@ -227,7 +244,9 @@ def _create(runtime: Runtime, args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         videos = runtime.own_engine.submit(
-            [replace(request, project_id=project_id) for request in requests], priority=args.priority
+            [replace(request, project_id=project_id) for request in requests],
+            priority=args.priority,
+            not_before=args.at,
         )
     except BadInput as exc:
         err.print(f"[red]Nothing was submitted:[/red] {exc}")
@@ -310,12 +329,13 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
         out.print_json(json.dumps([video_record(v) for v in videos]))
         return EXIT_OK
     table = Table("created", "id", "title", "status", "progress", "model", "size", "seconds", "error")
+    now = datetime.now(UTC)
     for v in videos:
         table.add_row(
             v.created_at.strftime("%Y-%m-%d %H:%M"),
             v.id,
             v.title,
-            "paused" if v.is_paused else v.status.value,
+            "paused" if v.is_paused else "scheduled" if v.is_scheduled(now) else v.status.value,
             f"{v.progress}%",
             v.model,
             v.size,

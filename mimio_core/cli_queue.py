@@ -177,6 +177,7 @@ def video_record(v: TrackedVideo) -> dict[str, object]:
         "requested": v.requested.value if v.requested else None,
         "paused": v.is_paused,
         "priority": v.priority,
+        "not_before": v.not_before.isoformat() if v.not_before else None,
         "progress": v.progress,
         "model": v.model,
         "size": v.size,

@@ -193,6 +193,7 @@ class TrackedVideo(VideoSpec):
     paused_at: datetime | None = None  # a queued video its owner paused: no engine claims it
     priority: int = 0  # of its submission: higher is sent first
     queue_order: float | None = None  # its place among its owner's waiting videos (None: by age)
+    not_before: datetime | None = None  # a scheduled run: no engine sends it before this time
 
     @property
     def is_final(self) -> bool:
@@ -201,6 +202,10 @@ class TrackedVideo(VideoSpec):
     @property
     def is_paused(self) -> bool:
         return self.status is VideoStatus.QUEUED and self.paused_at is not None
+
+    def is_scheduled(self, now: datetime) -> bool:
+        """Queued for a time still to come."""
+        return self.status is VideoStatus.QUEUED and self.not_before is not None and self.not_before > now
 
 
 @dataclass(frozen=True)

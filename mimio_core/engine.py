@@ -205,9 +205,12 @@ class Engine:
         user_id: str = LOCAL_USER_ID,
         submission_id: str | None = None,
         priority: int = 0,
+        not_before: datetime | None = None,
     ) -> list[TrackedVideo]:
         """Record the videos (queued) through the engine's own store, and wake the engine."""
-        recorded = record_submission(self.store, self.files, requests, user_id, submission_id, priority)
+        recorded = record_submission(
+            self.store, self.files, requests, user_id, submission_id, priority, not_before
+        )
         self.wake()
         return recorded
 

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import replace
+from datetime import datetime
 
 from mimio_core.domain import CheckedReference, TrackedVideo, ValidRequest, spec_fields
 from mimio_core.errors import BadInput
@@ -33,9 +34,10 @@ def record_submission(
     user_id: str,
     submission_id: str | None = None,
     priority: int = 0,
+    not_before: datetime | None = None,
 ) -> list[TrackedVideo]:
     """Record the videos as queued; they share a batch id when more than one, and `priority` (higher
-    is sent first; `MAX_PRIORITY` either way).
+    is sent first; `MAX_PRIORITY` either way) and `not_before` (a scheduled run: not sent earlier).
 
     `submission_id` makes this idempotent: the same id (a form's double click, a retried call) names
     the same records, so a second call returns the first one's videos instead of new ones.
@@ -62,6 +64,7 @@ def record_submission(
             reference_path=references[index],
             reference_type=None if request.reference is None else request.reference.mime,
             priority=priority,
+            not_before=not_before,
         )
         for index, request in enumerate(requests)
     ]

@@ -109,6 +109,7 @@ class NewVideo(VideoSpec):
     reference_path: str | None = None
     reference_type: str | None = None  # its MIME type, as the upload's bytes showed it
     priority: int = 0  # of its submission: higher is sent first
+    not_before: datetime | None = None  # a scheduled run: no engine sends it before this time
 
 
 @dataclass(frozen=True)
@@ -487,6 +488,7 @@ def video_from_row(row: Any, to_time: Callable[[Any], datetime | None]) -> Track
         paused_at=to_time(row["paused_at"]),
         priority=row["priority"],
         queue_order=None if row["queue_order"] is None else float(row["queue_order"]),
+        not_before=to_time(row["not_before"]),
     )
 
 

@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS {{table}} (
     paused_at REAL,
     priority INTEGER NOT NULL DEFAULT 0,
     queue_order REAL,
+    not_before REAL,
     CHECK ((status = 'failed') = (failure_kind IS NOT NULL))
 );
 """
@@ -191,8 +192,9 @@ WITH held AS (
 SELECT id FROM turns ORDER BY user_turn, queue_order, id LIMIT ?
 """
 # a waiting video an engine may send now: not paused, nobody asked to cancel or delete it
-SENDABLE = (
+SENDABLE = (  # its `?`: the store's clock, for a run scheduled not before a time
     "status = 'queued' AND paused_at IS NULL AND (requested_action IS NULL OR requested_action = 'retry')"
+    " AND (not_before IS NULL OR not_before <= ?)"
 )
 # a queued video nobody asked to cancel or delete: it may be paused, moved or edited
 WAITING = "status = 'queued' AND (requested_action IS NULL OR requested_action = 'retry')"
@@ -205,6 +207,7 @@ ADDED_COLUMNS = {
     "paused_at": "REAL",
     "priority": "INTEGER NOT NULL DEFAULT 0",
     "queue_order": "REAL",
+    "not_before": "REAL",
 }
 
 # A database of the version with four states ('processing' for everything in between, cancelled and
@@ -250,7 +253,9 @@ def _share_clause(share: QueueShare) -> tuple[str, tuple[str, ...]]:
     return f"model {'NOT ' if share.exclude else ''}IN ({', '.join('?' * len(models))})", models
 
 
-def _candidates(db: sqlite3.Connection, in_share: str, models: tuple[str, ...], free: int) -> list[str]:
+def _candidates(
+    db: sqlite3.Connection, in_share: str, models: tuple[str, ...], free: int, now: float
+) -> list[str]:
     """The only waiting videos a claim of `free` slots can take, read by index: each run's first
     `free`, and each user's first `free` submitted alone. Fair turns never reach further, so a queue
     of 100,000 costs what its first few do."""
@@ -267,12 +272,12 @@ def _candidates(db: sqlite3.Connection, in_share: str, models: tuple[str, ...], 
             f"WITH RECURSIVE keys(k) AS (SELECT min({column}) FROM {videos} WHERE {where} UNION ALL"
             f" SELECT (SELECT min({column}) FROM {videos} WHERE {where} AND {column} > keys.k) FROM keys"
             " WHERE keys.k IS NOT NULL) SELECT k FROM keys WHERE k IS NOT NULL",
-            (*models, *models),
+            (now, *models, now, *models),
         ).fetchall()
         for (key,) in keys:
             rows = db.execute(
                 f"SELECT id FROM {videos} WHERE {column} = ? AND {where} ORDER BY {CLAIM_ORDER} LIMIT ?",
-                (key, *models, free),
+                (key, now, *models, free),
             )
             found += [row[0] for row in rows]
     return found
@@ -467,8 +472,8 @@ class SQLiteStore(VideoStore):
                 db.execute(
                     "INSERT OR IGNORE INTO videos (id, user_id, project_id, title, prompt, model, size,"
                     " duration_seconds, status, progress, batch_id, reference_path, reference_type,"
-                    " priority, paused_at, created_at, queue_order, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, (SELECT ? FROM queue_pauses"
+                    " priority, not_before, paused_at, created_at, queue_order, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, (SELECT ? FROM queue_pauses"
                     " WHERE user_id = ? AND project_id IN ('', ?) LIMIT 1), ?, ?, ?)",
                     (
                         video.id,
@@ -483,6 +488,7 @@ class SQLiteStore(VideoStore):
                         video.reference_path,
                         video.reference_type,
                         video.priority,
+                        None if video.not_before is None else video.not_before.timestamp(),
                         now,  # paused at once when its project or the whole queue is paused
                         video.user_id,
                         video.project_id or "",
@@ -749,7 +755,7 @@ class SQLiteStore(VideoStore):
             if free <= 0:
                 return []
             turns = FAIR_TURNS.format(in_share=in_share)
-            candidates = json.dumps(_candidates(db, in_share, models, free))
+            candidates = json.dumps(_candidates(db, in_share, models, free, now))
             ids = [row[0] for row in db.execute(turns, (*models, candidates, free))]
             db.executemany(
                 "UPDATE videos SET status = 'claimed', progress = 0, error = NULL, failure_kind = NULL,"

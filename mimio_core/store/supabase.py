@@ -307,6 +307,7 @@ class SupabaseStore(VideoStore):
                 "reference_path": video.reference_path,
                 "reference_type": video.reference_type,
                 "priority": video.priority,
+                "not_before": None if video.not_before is None else video.not_before.isoformat(),
             }
             for video in videos
         ]

@@ -9,6 +9,7 @@ alter table public.videos
     add column priority integer not null default 0 constraint videos_priority_check
         check (priority between -1000 and 1000),
     add column queue_order double precision,  -- set for every row below
+    add column not_before timestamptz,  -- a scheduled run: no engine sends it before this time
     add constraint videos_pause_only_waiting check (paused_at is null or status = 'queued');
 
 -- each video's place in the queue is its age until its owner moves it (rows from before: their age)
@@ -23,7 +24,7 @@ create index videos_waiting_in_run on public.videos (batch_id, priority desc, qu
 
 -- 2. A user sets the priority of a submission, and pauses, orders and edits their waiting videos
 -- ("own videos: change" limits the rows; the trigger below limits their edits to waiting videos).
-grant insert (priority) on public.videos to authenticated;
+grant insert (priority, not_before) on public.videos to authenticated;
 grant update (paused_at, priority, queue_order, prompt, model, size, duration_seconds)
     on public.videos to authenticated;
 
@@ -146,8 +147,8 @@ revoke all on function public.pause_videos(uuid, uuid[]), public.resume_videos(u
 grant execute on function public.pause_videos(uuid, uuid[]), public.resume_videos(uuid, uuid[]),
     public.pause_queue(uuid, uuid), public.resume_queue(uuid, uuid) to authenticated, service_role;
 
--- 6. Claiming, as in 20261202170000 (same signature, grants kept), except that a paused video is
--- never claimed and claims take turns: every user's first waiting video before anyone's second, and
+-- 6. Claiming, as in 20261202170000 (same signature, grants kept), except that a paused video, or one
+-- scheduled for later, is never claimed, and claims take turns: every user's first waiting video before anyone's second, and
 -- within a user's queue their runs take turns too, so one user's 500-video batch starves nobody; each
 -- user's own order (priority, then place) decides within those turns. A video at work counts as a turn
 -- taken (of its user and its run), so the turns hold from claim to claim. The advisory lock already
@@ -206,7 +207,7 @@ begin
             select c.* from alone_users a cross join lateral (
                 select q.id, q.user_id, q.batch_id, q.priority, q.queue_order from public.videos q
                 where q.user_id = a.k and q.batch_id is null and q.status = 'queued'
-                    and q.paused_at is null
+                    and q.paused_at is null and (q.not_before is null or q.not_before <= now())
                     and coalesce(q.requested_action, 'none') not in ('cancel', 'delete')
                     and (p_models is null or (q.model = any(p_models)) <> p_exclude)
                 order by q.priority desc, q.queue_order, q.id limit free
@@ -215,6 +216,7 @@ begin
             select c.* from runs r cross join lateral (
                 select q.id, q.user_id, q.batch_id, q.priority, q.queue_order from public.videos q
                 where q.batch_id = r.k and q.status = 'queued' and q.paused_at is null
+                    and (q.not_before is null or q.not_before <= now())
                     and coalesce(q.requested_action, 'none') not in ('cancel', 'delete')
                     and (p_models is null or (q.model = any(p_models)) <> p_exclude)
                 order by q.priority desc, q.queue_order, q.id limit free

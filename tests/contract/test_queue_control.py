@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -263,3 +264,18 @@ def test_one_users_runs_take_turns_and_their_own_order_holds_within(store):
     second_run = queue(store, 2, batch_id=str(uuid.uuid4()))
     store.move(A, second_run[1], Move.UP)  # within its run, the later one goes first
     assert claim_order(store) == [first_run[0], second_run[1], first_run[1], second_run[0], first_run[2]]
+
+
+# --- scheduled runs --------------------------------------------------------------------------------------
+
+
+def test_a_scheduled_video_waits_for_its_time(store, backend: Backend):
+    later = datetime.now(UTC) + timedelta(hours=1)
+    (scheduled,) = ids(store.insert_videos([new_video(model=SHARED, not_before=later)]))
+    (now,) = queue(store, 1)
+    recorded = get(store, scheduled)
+    assert recorded.not_before is not None and abs(recorded.not_before - later) < timedelta(seconds=1)
+    assert recorded.is_scheduled(datetime.now(UTC))
+    assert claim_order(store) == [now]
+    backend.write(scheduled, {"not_before": datetime.now(UTC) - timedelta(seconds=1)})  # its time came
+    assert claim_order(store) == [scheduled]

@@ -152,5 +152,16 @@ def test_the_queue_commands_as_a_person_runs_them(tmp_path: Path) -> None:
     assert resumed.returncode == 0 and "2 video(s) resumed in the whole queue." in resumed.stdout
     out_of_range = cli(data, "create", "x", "--priority", "5000", "--no-wait")
     assert out_of_range.returncode == 2 and "5000 is out of range" in out_of_range.stderr
-    # nothing was made: both wait for an engine to carry out their cancel
-    assert {(video["status"], video["requested"]) for video in listed(data)} == {("queued", "cancel")}
+    tonight = cli(data, "create", "tonight", "--seconds", "4", "--no-wait", "--at", "2999-12-24T02:00+01:00")
+    assert tonight.returncode == 0, tonight.stderr
+    (scheduled,) = [video for video in listed(data) if video["prompt"] == "tonight"]
+    assert scheduled["not_before"] == "2999-12-24T01:00:00+00:00"
+    assert "scheduled" in cli(data, "list").stdout
+    not_a_time = cli(data, "create", "x", "--at", "tonight at two", "--no-wait")
+    assert not_a_time.returncode == 2 and "'tonight at two' is not a time" in not_a_time.stderr
+    # nothing was made: the two cancelled wait for an engine to carry it out; the scheduled one waits
+    assert sorted((video["prompt"], video["status"], video["requested"]) for video in listed(data)) == [
+        ("high", "queued", "cancel"),
+        ("low, edited", "queued", "cancel"),
+        ("tonight", "queued", None),
+    ]

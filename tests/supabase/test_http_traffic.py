@@ -102,6 +102,7 @@ def video_row(**changes: object) -> dict[str, object]:
         "paused_at": None,
         "priority": 0,
         "queue_order": 1795586400.123456,
+        "not_before": None,
     }
     return {**row, **changes}
 

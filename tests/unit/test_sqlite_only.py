@@ -282,7 +282,7 @@ def test_the_migration_changes_nothing_else(db_path, schema):
         expected |= {"requested_action": None, "requested_at": None}  # and no request of a person
         expected["reference_type"] = None  # types were not recorded then: the engine sniffs these
         # nothing was paused or moved then: each video's place in the queue is its age
-        expected |= {"paused_at": None, "priority": 0, "queue_order": old["created_at"]}
+        expected |= {"paused_at": None, "priority": 0, "queue_order": old["created_at"], "not_before": None}
         kind = LEGACY[title][3][1]
         assert new == {**expected, "failure_kind": None if kind is None else str(kind)}, title
 
