@@ -54,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
         "`embedded`: the app's process runs the engine. `off`: it runs none, calls no provider and needs "
         "no SUPABASE_SERVICE_ROLE_KEY; `python -m mimio_core worker` (one or several) makes the videos.",
     ),
+    Setting(
+        "MIMIO_WORKER_PROVIDERS",
+        None,
+        "With MIMIO_ENGINE=off: the providers the workers make videos with, comma-separated (e.g. "
+        "`fal,replicate`), so the form offers their models while their keys stay with the workers.",
+    ),
     Setting("MIMIO_API_URL", None, "Base URL of a Mimio video API server: activates provider `mimio`."),
     Setting(
         "MIMIO_API_KEY",
@@ -227,13 +233,17 @@ class Settings:
     engine: bool = True  # MIMIO_ENGINE=embedded: this process runs the engine
     local_api_key: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)  # MIMIO_API_KEY, for MIMIO_API_URL
+    worker_providers: tuple[ProviderKind, ...] | None = None  # MIMIO_WORKER_PROVIDERS (engine off)
     cors_origins: tuple[str, ...] | None = None  # None: the embedded server's localhost origins
 
     @property
     def active_providers(self) -> tuple[ProviderKind, ...]:
-        """Every provider whose settings are present, the default first."""
+        """Every provider whose settings are present (a dashboard without an engine: the workers'),
+        the default first."""
         present = {**_remote_present(self.api_url, self.openai_base_url, self.fal, self.replicate)}
         present["local"] = self.local
+        if self.worker_providers is not None:
+            present = {kind: kind in self.worker_providers for kind in present}
         others = tuple(kind for kind, on in present.items() if on and kind != self.provider)
         return (self.provider, *others)
 
@@ -327,6 +337,17 @@ def _provider(key: str, raw: str) -> ProviderKind | None:
     return word  # type: ignore[return-value]
 
 
+def _providers(key: str, raw: str) -> tuple[ProviderKind, ...] | None:
+    """Provider names, comma-separated (None when blank)."""
+    names = [part for part in (part.strip().lower() for part in raw.split(",")) if part]
+    known = get_args(ProviderKind)
+    if unknown := [name for name in names if name not in known]:
+        raise ConfigError(
+            f"{key} takes provider names ({', '.join(known)}), not {', '.join(map(repr, unknown))}"
+        )
+    return tuple(dict.fromkeys(names)) or None  # type: ignore[arg-type]
+
+
 def _log_level(key: str, raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -410,6 +431,15 @@ def load_settings(
     replicate = _hosted(raw, "REPLICATE_API_TOKEN", "MIMIO_REPLICATE_BASE_URL")
     local = get("MIMIO_LOCAL", _switch)
     present = _remote_present(api_url, openai_base_url, fal, replicate)
+    engine = get("MIMIO_ENGINE", _engine)
+    workers = get("MIMIO_WORKER_PROVIDERS", _providers)
+    if workers is not None:  # the workers' providers, whatever keys this process holds
+        if engine:
+            raise ConfigError(
+                "MIMIO_WORKER_PROVIDERS names the workers' providers for a dashboard that runs no engine: "
+                "set MIMIO_ENGINE=off too, or leave it unset"
+            )
+        present, local = {kind: kind in workers for kind in present}, "local" in workers
     chosen: ProviderKind | None = get("MIMIO_PROVIDER", _provider)
     first_remote = [kind for kind, on in present.items() if on]
     provider: ProviderKind = chosen if chosen is not None else (first_remote or ["local"])[0]
@@ -423,13 +453,13 @@ def load_settings(
     if provider != "local" and not present[provider]:
         raise ConfigError(f"MIMIO_PROVIDER={provider} needs {PROVIDER_KEYS[provider]}")
     catalogue_file = raw("MIMIO_CATALOGUE_FILE")
-    engine = get("MIMIO_ENGINE", _engine)
     return Settings(
         provider=provider,
         api_url=api_url,
         openai_base_url=openai_base_url,
         openai_api_key=(raw("MIMIO_OPENAI_API_KEY") or "").strip() or None,
         api_key=(raw("MIMIO_API_KEY") or "").strip() or None,
+        worker_providers=workers,
         catalogue_file=Path(catalogue_file).expanduser()
         if catalogue_file and catalogue_file.strip()
         else None,

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 import mimio_core
+from mimio_core.catalogue import MODELS
 from mimio_core.config import SETTINGS, ConfigError, Settings, load_settings
+from mimio_core.runtime import offered_models
 from mimio_core.supabase_project import SupabaseProject
 from tests.supabase.tokens import mint_jwt
 
@@ -348,3 +350,28 @@ def test_private_redirects_switch(raw: str | None, allowed: bool) -> None:
 def test_private_redirects_takes_only_on_or_off() -> None:
     with pytest.raises(ConfigError, match=r"^MIMIO_PRIVATE_REDIRECTS must be on or off, got 'yes'$"):
         load_settings(environ={"MIMIO_PRIVATE_REDIRECTS": "yes"})
+
+
+def test_a_dashboard_without_an_engine_offers_the_workers_providers_without_their_keys():
+    settings = load_settings(environ={"MIMIO_ENGINE": "off", "MIMIO_WORKER_PROVIDERS": "fal, Replicate"})
+    assert (settings.fal, settings.replicate) == (None, None)  # no key in the web tier
+    assert settings.active_providers == ("fal", "replicate")
+    offered = offered_models(settings, MODELS)
+    assert "fal-kling-3-turbo-pro" in offered and "mimio-local" not in offered
+    assert offered["fal-kling-3-turbo-pro"].label.endswith("· fal.ai")
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"MIMIO_WORKER_PROVIDERS": "fal"}, "set MIMIO_ENGINE=off too, or leave it unset"),
+        (
+            {"MIMIO_ENGINE": "off", "MIMIO_WORKER_PROVIDERS": "fal,runway"},
+            "MIMIO_WORKER_PROVIDERS takes provider names (local, mimio, openai, fal, replicate), "
+            "not 'runway'",
+        ),
+    ],
+)
+def test_worker_providers_that_cannot_be_used_are_refused(environ, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(environ=environ)
