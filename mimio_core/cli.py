@@ -15,15 +15,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+if TYPE_CHECKING:  # the runtime opens providers and servers: imported only by the commands that need it
+    from mimio_core.runtime import Runtime
+
 from mimio_core import cli_queue
-from mimio_core.batch_file import BatchFileError, read_batch_file
 from mimio_core.catalogue import CatalogueError, ProviderKind, load_catalogue, route_models, stand_in_models
 from mimio_core.cli_queue import video_record
 from mimio_core.config import ConfigError, Settings, load_settings
@@ -36,13 +38,10 @@ from mimio_core.domain import (
     VideoStatus,
 )
 from mimio_core.errors import BadInput
-from mimio_core.local_server.runner import serve_forever
 from mimio_core.logs import configure_logging
-from mimio_core.runtime import Runtime, open_runtime, open_storage, worker_window
+from mimio_core.storage import open_storage, worker_window
 from mimio_core.store.base import ProjectError, RequestRefused, VideoFilter
 from mimio_core.store.queue_control import MAX_PRIORITY
-from mimio_core.submission import as_variations
-from mimio_core.validation import ValidationError, read_reference_file, validate_request
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 ASKS = {
@@ -164,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_queue.run(settings, args, out, err)
     if args.command == "models":
         return _models(settings, args)
+    from mimio_core.runtime import open_runtime
+
     try:
         if args.command == "serve-local":  # a stand-in for the APIs it speaks: it renders all their models
             catalogue = stand_in_models(load_catalogue(settings.catalogue_file))
@@ -175,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"[red]Configuration error:[/red] {exc}")
         return EXIT_BAD_INPUT
     if args.command == "serve-local":
+        from mimio_core.local_server.runner import serve_forever
+
         try:
             serve_forever(
                 settings.data_dir / "local-server",
@@ -208,6 +211,11 @@ def _project_id(runtime: Runtime, name_or_id: str | None) -> str | None:
 
 
 def _create(runtime: Runtime, args: argparse.Namespace) -> int:
+    # validation reads images and videos (PIL, PyAV): loaded by the commands that take requests only
+    from mimio_core.batch_file import BatchFileError, read_batch_file
+    from mimio_core.submission import as_variations
+    from mimio_core.validation import ValidationError, read_reference_file, validate_request
+
     limit, models = runtime.settings.max_reference_bytes, runtime.models
     try:
         if args.command == "batch":

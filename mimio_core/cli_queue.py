@@ -14,8 +14,7 @@ from mimio_core.catalogue import load_catalogue
 from mimio_core.config import Settings
 from mimio_core.domain import LOCAL_USER_ID, TrackedVideo, UserRequest, VideoRequest
 from mimio_core.errors import BadInput
-from mimio_core.queue_actions import ask_run, cancel_waiting, edit_waiting, retry_failed
-from mimio_core.runtime import open_storage
+from mimio_core.storage import open_storage
 from mimio_core.store.base import Library, VideoFilter, VideoStore
 from mimio_core.store.queue_control import ALL_PROJECTS, Asked, Move
 
@@ -109,6 +108,8 @@ def _pause_or_resume(store: VideoStore, args: argparse.Namespace, out: Console) 
 
 
 def _edit(settings: Settings, store: VideoStore, args: argparse.Namespace, out: Console) -> int:
+    from mimio_core.queue_actions import edit_waiting  # validation loads PIL and PyAV: only here
+
     video = store.get_video(args.id)
     if video is not None and video.user_id == LOCAL_USER_ID:
         changes = VideoRequest(
@@ -143,6 +144,8 @@ def ask_many(
 ) -> int:
     """`cancel`/`retry`/`delete` without an id: one request for a run, everything waiting, or every
     failed video."""
+
+    from mimio_core.queue_actions import ask_run, cancel_waiting, retry_failed
 
     def act(store: VideoStore) -> int:
         where = VideoFilter(project_id=_project(store, args.project))

@@ -23,18 +23,11 @@ from mimio_core.providers.mimio import MimioProvider
 from mimio_core.providers.openai import OpenAIProvider
 from mimio_core.providers.replicate import ReplicateProvider
 from mimio_core.providers.router import ProviderRouter
+from mimio_core.storage import open_storage
 from mimio_core.store.base import FileStorage, VideoStore
-from mimio_core.store.local_files import LocalFileStorage
-from mimio_core.store.sqlite import SQLiteStore
 from mimio_core.supabase_project import SupabaseProject
 
 log = logging.getLogger(__name__)
-
-
-def worker_window(settings: Settings) -> float:
-    """Seconds since its last heartbeat within which an engine counts as online: three beats (an
-    engine beats every third of a lease)."""
-    return settings.lease_seconds
 
 
 @dataclass
@@ -110,14 +103,6 @@ class Runtime:
             self.store.close()
         if self.supabase is not None:
             self.supabase.close()
-
-
-def open_storage(settings: Settings, supabase: SupabaseProject | None) -> tuple[VideoStore, FileStorage]:
-    """The engine's record store and file storage: Supabase's when configured, else SQLite and files."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the engine's scratch space, in any case
-    if supabase is not None:
-        return supabase.engine_storage()
-    return SQLiteStore(settings.data_dir / "mimio.sqlite3"), LocalFileStorage(settings.data_dir / "files")
 
 
 def open_provider(

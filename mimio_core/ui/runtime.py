@@ -13,7 +13,8 @@ from mimio_core.config import ConfigError, load_settings
 from mimio_core.domain import ACTIVE_STATES, LOCAL_USER_ID, VideoStatus
 from mimio_core.logs import configure_logging
 from mimio_core.providers.base import Health
-from mimio_core.runtime import Runtime, open_runtime, worker_window
+from mimio_core.runtime import Runtime, open_runtime
+from mimio_core.storage import worker_window
 from mimio_core.store.base import Library, StorageError, VideoFilter
 from mimio_core.ui.text import plain
 from mimio_core.workspace import Workspace
