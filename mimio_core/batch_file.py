@@ -42,6 +42,9 @@ def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
         except RecursionError:
             yield number, "not valid here: the JSON is nested too deeply"
             continue
+        except ValueError as exc:  # a number of more than 4,300 digits (Python's int limit)
+            yield number, f"not usable here: {exc}"
+            continue
         if not isinstance(row, dict):
             yield number, "each line must be a JSON object"
         elif wrong := [name for name, value in row.items() if name in COLUMNS and not _is_text(name, value)]:
@@ -104,7 +107,10 @@ def read_batch_file(
 ) -> list[ValidRequest]:
     """Every row validated, or `BatchFileError` listing each bad row by line number."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # newline="": a CR inside a quoted CSV value is kept as written (universal newlines made it LF);
+        # lines are split on LF only below
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchFileError([(0, f"cannot read {path}: {exc}")]) from None
     requests: list[ValidRequest] = []

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from mimio_core.catalogue import DEFAULT_MODEL, ModelSpec
 from mimio_core.domain import TrackedVideo
-from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS
+from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS, whole_seconds
 
 QUERY_KEYS = ("prompt", "title", "model", "size", "seconds", "project")
 
@@ -45,8 +45,8 @@ def defaults_from_query(
         else:
             notices.append(f"Ignored size={asked!r} from the link: {model} makes {', '.join(spec.sizes)}.")
     if (asked := query.get("seconds")) is not None:
-        if asked.strip().isdecimal() and int(asked) in spec.seconds:
-            seconds = int(asked)
+        if (whole := whole_seconds(asked)) is not None and whole in spec.seconds:
+            seconds = whole
         else:
             allowed = ", ".join(str(s) for s in spec.seconds)
             notices.append(f"Ignored seconds={asked!r} from the link: {model} makes {allowed} seconds.")

@@ -107,8 +107,12 @@ def _is_text(value: str) -> bool:
 def whole_seconds(raw: int | str) -> int | None:
     """A duration written with 1 to 4 ASCII digits, else None (`int()` would also take Arabic-Indic or
     full-width digits, and "4_0")."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):  # str() of an int past 4,300 digits raises: judge it by its value
+        return raw if 0 <= raw <= 9999 else None
     text = str(raw).strip()
-    if isinstance(raw, bool) or not (text.isascii() and text.isdigit() and len(text) <= 4):
+    if not (text.isascii() and text.isdigit() and len(text) <= 4):
         return None
     return int(text)
 
@@ -118,7 +122,8 @@ def _parse_seconds(raw: int | str | None, spec: ModelSpec, errors: dict[str, str
         return spec.default_seconds
     seconds = whole_seconds(raw)
     if seconds is None:
-        errors["seconds"] = f"Duration must be a whole number of seconds, got {raw!r}."
+        shown = "a number that large" if isinstance(raw, int) and abs(raw) > 10**12 else repr(raw)
+        errors["seconds"] = f"Duration must be a whole number of seconds, got {shown}."
         return None
     if seconds not in spec.seconds:
         allowed = ", ".join(str(s) for s in spec.seconds)
