@@ -204,10 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _project_id(runtime: Runtime, name_or_id: str | None) -> str | None:
     if not name_or_id:
         return None
-    for project in runtime.local_store.list_projects(LOCAL_USER_ID):
-        if name_or_id in (project.id, project.name):
-            return project.id
-    return runtime.local_store.create_project(LOCAL_USER_ID, name_or_id).id
+    store = runtime.local_store
+    found = store.find_project(LOCAL_USER_ID, name_or_id) or store.create_project(LOCAL_USER_ID, name_or_id)
+    return found.id
 
 
 def _create(runtime: Runtime, args: argparse.Namespace) -> int:

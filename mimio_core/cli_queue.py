@@ -57,9 +57,8 @@ def add_bulk_flags(command: argparse.ArgumentParser, request: UserRequest) -> No
 def _project(store: Library, name_or_id: str | None) -> str | None:
     if name_or_id is None:
         return None
-    for project in store.list_projects(LOCAL_USER_ID):
-        if name_or_id in (project.id, project.name):
-            return project.id
+    if found := store.find_project(LOCAL_USER_ID, name_or_id):
+        return found.id
     raise BadInput(f"No project {name_or_id!r}: `python -m mimio_core list` shows what there is.")
 
 

@@ -147,6 +147,10 @@ class Library(QueueControl, ABC):
     @abstractmethod
     def get_project(self, user_id: str, project_id: str) -> Project | None: ...
 
+    def find_project(self, user_id: str, name_or_id: str) -> Project | None:
+        """The user's project of that id or name (what a person types at the command line)."""
+        return next((p for p in self.list_projects(user_id) if name_or_id in (p.id, p.name)), None)
+
     @abstractmethod
     def rename_project(
         self, user_id: str, project_id: str, name: str, description: str | None = None

@@ -53,8 +53,8 @@ class VideoEdit(VideoSpec):
 
 def not_waiting(video: TrackedVideo) -> str:
     """Why a video cannot be paused, moved or edited now."""
-    if video.status is S.QUEUED:
-        return "This video is being deleted."
+    if video.status is S.QUEUED:  # a cancel or a delete is asked
+        return f"This video is being {'deleted' if video.requested is UserRequest.DELETE else 'cancelled'}."
     return f"This video is {video.status} already, so it can no longer be changed in the queue."
 
 
