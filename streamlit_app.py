@@ -7,6 +7,7 @@ from mimio_core.providers.base import Health
 from mimio_core.ui.auth import account_menu, sign_in_page
 from mimio_core.ui.frame import run_page
 from mimio_core.ui.projects import active_project_selector
+from mimio_core.ui.queue_control import paused_notice, queue_frame
 from mimio_core.ui.runtime import (
     provider_health,
     runtime_or_explain,
@@ -38,6 +39,7 @@ if workspace is None:  # every page needs a signed-in user; the URL asked for st
     sign_in_page(user_session(runtime))
     st.stop()
 
+queue_frame(runtime, workspace)
 with st.sidebar:
     st.markdown("### :material/movie: Mimio")
     if workspace.email is None:
@@ -45,6 +47,7 @@ with st.sidebar:
     else:
         account_menu(user_session(runtime), workspace.email)
     active_project_selector(workspace)
+    paused_notice(runtime, workspace)
     workers_notice(runtime, workspace)
     for name in runtime.provider.members if runtime.provider is not None else ():  # not with MIMIO_ENGINE=off
         description = runtime.describe(name)

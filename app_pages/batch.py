@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from mimio_core.ui.form import apply_query, cost_estimate, read_request, video_fields
+from mimio_core.ui.form import apply_query, cost_estimate, read_request, row_errors, video_fields
 from mimio_core.ui.projects import project_picker
 from mimio_core.ui.runtime import current_workspace, get_runtime
-from mimio_core.ui.submit import row_errors, submit_and_follow
+from mimio_core.ui.submit import submit_and_follow
 
 PAGE = "batch"
 MAX_ROWS = 3

@@ -8,8 +8,9 @@ import streamlit as st
 from mimio_core.csv_export import safe_csv
 from mimio_core.status import STATE_GROUPS
 from mimio_core.store.base import VideoFilter
-from mimio_core.ui.cards import video_grid
+from mimio_core.ui.cards import may_change, video_grid
 from mimio_core.ui.library import TABLE_COLUMNS, spend_table, video_actions, videos_table
+from mimio_core.ui.queue_control import queue_header, refresh_after_action
 from mimio_core.ui.runtime import current_workspace, get_runtime
 
 PAGE_SIZES = {"Gallery": 12, "Table": 50}
@@ -25,7 +26,10 @@ workspace = current_workspace()
 store, user_id = workspace.store, workspace.user_id
 
 st.title("My Videos")
-st.caption("Everything you have made, newest first. Filter, play, download, retry, reuse or delete.")
+st.caption(
+    "Everything you have made, newest first. Filter, play, download, retry, reuse or delete; pause, "
+    "reorder or edit what waits."
+)
 
 if store.count_videos(user_id) == 0:
     st.info(
@@ -75,6 +79,7 @@ where = VideoFilter(
 
 with st.expander("Spend by project (completed videos, list price)", icon=":material/payments:"):
     spend_table(runtime, workspace, projects)
+queue_header(runtime, workspace, where, projects)
 
 total = store.count_videos(user_id, where)
 view_col, page_col, count_col = st.columns([2, 1, 2], vertical_alignment="bottom")
@@ -93,11 +98,12 @@ if total == 0:
 
 offset = (int(page) - 1) * PAGE_SIZES[view]
 visible = store.list_videos(user_id, where, limit=PAGE_SIZES[view], offset=offset)
-in_flight = any(not v.is_final for v in visible)
+in_flight = may_change(visible)
 
 
 @st.fragment(run_every=timedelta(seconds=3) if in_flight else None)
 def library() -> None:
+    refresh_after_action()
     videos = store.get_videos([v.id for v in visible])
     if view == "Table":
         table = videos_table(videos, projects, workspace.files)
@@ -114,7 +120,7 @@ def library() -> None:
         )
     else:
         video_grid(runtime, workspace, videos, "library", video_actions(runtime, workspace))
-    if in_flight != any(not v.is_final for v in videos):
+    if in_flight != may_change(videos):
         st.rerun()  # the whole page: only a full run turns the timer on (a Retry) or off (all done)
 
 

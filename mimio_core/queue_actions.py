@@ -34,18 +34,31 @@ def ask_run(library: Library, user_id: str, batch_id: str, request: UserRequest)
     return library.ask_many(user_id, video_ids(library, user_id, VideoFilter(batch_id=batch_id)), request)
 
 
+def narrowed(where: VideoFilter, states: frozenset[VideoStatus]) -> VideoFilter:
+    """`where` narrowed to `states`, as the filtered list shows them (none when its own states exclude
+    them): what a bulk action acts on, and what a page counts before offering it."""
+    return replace(where, states=states if where.states is None else where.states & states)
+
+
+def waiting(where: VideoFilter = VideoFilter()) -> VideoFilter:
+    """The waiting (queued or paused) videos among those `where` selects."""
+    return narrowed(where, WAITING_STATES)
+
+
+def retryable(where: VideoFilter = VideoFilter()) -> VideoFilter:
+    """The failed and cancelled videos among those `where` selects."""
+    return narrowed(where, RETRYABLE_STATES)
+
+
 def cancel_waiting(library: Library, user_id: str, where: VideoFilter = VideoFilter()) -> Asked:
     """Cancel every waiting (queued or paused) video the filter selects; none at a provider."""
-    waiting = replace(where, states=WAITING_STATES)
-    return library.ask_many(user_id, video_ids(library, user_id, waiting), UserRequest.CANCEL)
+    return library.ask_many(user_id, video_ids(library, user_id, waiting(where)), UserRequest.CANCEL)
 
 
 def retry_failed(library: Library, user_id: str, where: VideoFilter = VideoFilter()) -> Asked:
     """Retry every failed or cancelled video the filter selects, except those that need an edit
     first (a policy refusal, a request that cannot be made): `skipped` counts them."""
-    states = RETRYABLE_STATES if where.states is None else where.states & RETRYABLE_STATES
-    retryable = replace(where, states=states)
-    return library.ask_many(user_id, video_ids(library, user_id, retryable), UserRequest.RETRY)
+    return library.ask_many(user_id, video_ids(library, user_id, retryable(where)), UserRequest.RETRY)
 
 
 def edit_waiting(

@@ -16,12 +16,14 @@ from mimio_core.domain import FailureKind, TrackedVideo, UserRequest, VideoStatu
 from mimio_core.prefill import template_query
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import RequestRefused, StorageError
+from mimio_core.ui.queue_control import more_menu, refusal_note, waiting_buttons
 from mimio_core.ui.runtime import worker_status
 from mimio_core.ui.text import plain
 from mimio_core.workspace import Workspace
 
 S = VideoStatus
-BADGES: dict[VideoStatus, tuple[str, str, str]] = {
+Badge = tuple[str, str, str]  # label, colour, icon
+BADGES: dict[VideoStatus, Badge] = {
     S.QUEUED: ("Queued", "gray", ":material/schedule:"),
     S.CLAIMED: ("Starting", "blue", ":material/hourglass_top:"),
     S.CREATING: ("Submitting", "blue", ":material/send:"),
@@ -33,12 +35,28 @@ BADGES: dict[VideoStatus, tuple[str, str, str]] = {
 }
 
 
-def badge_markup(status: VideoStatus, count: int | None = None) -> str:
+PAUSED: Badge = ("Paused", "orange", ":material/pause_circle:")  # queued, but no engine claims it
+# the badges in the order a run's summary counts them
+BADGE_ORDER = (BADGES[S.QUEUED], PAUSED, *(BADGES[status] for status in S if status is not S.QUEUED))
+
+
+def video_badge(video: TrackedVideo) -> Badge:
+    """What a video's badge says: its status, or Paused for a queued video its owner paused."""
+    return PAUSED if video.is_paused else BADGES[video.status]
+
+
+def badge_markup(badge: VideoStatus | Badge, count: int | None = None) -> str:
     """Streamlit's inline badge markup ("Completed", or "2 completed" with a count), so a title and
     its badge are one element, not three."""
-    label, color, icon = BADGES[status]
+    label, color, icon = BADGES[badge] if isinstance(badge, VideoStatus) else badge
     text = label if count is None else f"{count} {label.lower()}"
     return f":{color}-badge[{icon} {text}]"
+
+
+def may_change(videos: Sequence[TrackedVideo]) -> bool:
+    """Whether an engine may change any of these videos by itself (not final, and not paused unless a
+    request is pending): only then does a page poll the store."""
+    return any(not v.is_final and (not v.is_paused or v.requested is not None) for v in videos)
 
 
 PORTRAIT_PLAYER = 240  # pixels
@@ -95,6 +113,8 @@ def ask(runtime: Runtime, workspace: Workspace, video_id: str, request: UserRequ
 def progress_text(video: TrackedVideo) -> str:
     """What a video waiting or in the making is doing: the provider's note where it gives one (fal gives
     no percentage, so none is made up), with the percentage once there is one."""
+    if video.is_paused:
+        return "Paused: it waits until you resume it."
     if video.status is S.QUEUED:
         return "Queued: it starts when its provider has a free slot."
     doing = video.status_note or DOING.get(video.status, "Generating")
@@ -173,11 +193,13 @@ def video_card(
     actions: Callable[[TrackedVideo, str], None] | None = None,
 ) -> None:
     """One video: badge, progress and elapsed time; the error and Retry when failed; player and
-    Download when completed. `actions` adds page-specific buttons (delete, use as template)."""
+    Download when completed; while it waits, the queue's buttons. `actions` adds page-specific buttons
+    (delete, use as template)."""
     with st.container(border=True, key=f"card-{key}-{video.id}"):
-        st.markdown(f"{badge_markup(video.status)} **{plain(video.title)}**")
+        st.markdown(f"{badge_markup(video_badge(video))} **{plain(video.title)}**")
         label = runtime.model_label(video.model)
-        st.caption(plain(f"{label} · {video.size} · {video.seconds} s · {elapsed(video)}"))
+        priority = f" · priority {video.priority}" if video.status is S.QUEUED and video.priority else ""
+        st.caption(plain(f"{label} · {video.size} · {video.seconds} s · {elapsed(video)}{priority}"))
         if video.requested is UserRequest.DELETE:  # its file may be gone already
             st.caption(PENDING[video.requested])
             return
@@ -217,12 +239,19 @@ def video_card(
         else:
             st.progress(video.progress / 100, text=plain(progress_text(video)))
             buttons = st.container(horizontal=True)
+            if video.status is S.QUEUED:
+                with buttons:
+                    waiting_buttons(runtime, workspace, video, key)
             request_button(buttons, runtime, workspace, video, key, UserRequest.CANCEL)
+            if video.status is S.QUEUED:
+                with buttons:
+                    buttons = more_menu(runtime, workspace, video, key)  # the page's actions go in it
         if video.requested is not None:
             st.caption(PENDING[video.requested])
         if actions is not None:
             with buttons:
                 actions(video, key)
+        refusal_note(f"{key}-{video.id}")
 
 
 def video_grid(

@@ -17,7 +17,6 @@ from mimio_core.prefill import QUERY_KEYS, FormDefaults, defaults_from_query
 from mimio_core.reference_fit import fit_reference
 from mimio_core.runtime import Runtime
 from mimio_core.ui.projects import project_picker
-from mimio_core.ui.submit import row_errors
 from mimio_core.ui.text import error_note, plain
 from mimio_core.validation import MAX_PROMPT_CHARS, MAX_TITLE_CHARS, ValidationError, check_reference
 from mimio_core.workspace import Workspace
@@ -28,6 +27,11 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "mp4", "mov", "webm"]
 
 def state_key(prefix: str, field: str) -> str:
     return f"{prefix}-{field}"
+
+
+def row_errors(page: str, row: str) -> Mapping[str, str]:
+    """Validation messages of the page's last submit for one form row, by field."""
+    return st.session_state.get(f"{page}-errors", {}).get(row, {})
 
 
 def apply_query(

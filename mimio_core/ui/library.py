@@ -12,7 +12,7 @@ from mimio_core.domain import TrackedVideo, UserRequest, VideoStatus
 from mimio_core.runtime import Runtime
 from mimio_core.spend import spend_by_project
 from mimio_core.store.base import FileStorage
-from mimio_core.ui.cards import BADGES, REUSE, asked, template_button
+from mimio_core.ui.cards import REUSE, asked, template_button, video_badge
 from mimio_core.workspace import Workspace
 
 
@@ -37,7 +37,7 @@ def videos_table(
     return pd.DataFrame(
         {
             "Preview": [thumbnail_url(files, v.thumbnail_path) for v in videos],
-            "Status": [BADGES[v.status][0] for v in videos],  # before the title: a phone shows two columns
+            "Status": [video_badge(v)[0] for v in videos],  # before the title: a phone shows two columns
             "Title": [v.title for v in videos],
             # a failed or cancelled video's last percentage would read as half done
             "Progress": [

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import streamlit as st
 
 from mimio_core.domain import ValidRequest, VideoRequest
 from mimio_core.runtime import Runtime
 from mimio_core.store.base import ProjectError
+from mimio_core.store.queue_control import MAX_PRIORITY
 from mimio_core.submission import as_variations, record_submission
 from mimio_core.ui.progress import progress_panel
 from mimio_core.ui.runtime import worker_status
@@ -25,9 +26,8 @@ def run_key(page: str) -> str:
     return f"{page}-run"
 
 
-def row_errors(page: str, row: str) -> Mapping[str, str]:
-    """Validation messages of the last submit for one form row, by field."""
-    return st.session_state.get(f"{page}-errors", {}).get(row, {})
+def priority_key(page: str) -> str:
+    return f"{page}-priority"
 
 
 def _submit(
@@ -58,7 +58,14 @@ def _submit(
         valid = as_variations(valid[0], variations)
     try:
         # recorded as the person (with Supabase, under their Row Level Security), then the engine woken
-        videos = record_submission(workspace.store, workspace.files, valid, workspace.user_id, token)
+        videos = record_submission(
+            workspace.store,
+            workspace.files,
+            valid,
+            workspace.user_id,
+            token,
+            priority=int(st.session_state.get(priority_key(page), 0)),
+        )
     except ProjectError as exc:
         st.session_state[f"{page}-errors"] = {row: {"project": str(exc)} for row, _ in read_rows()}
         return
@@ -66,9 +73,11 @@ def _submit(
     worker_status.clear()  # the sidebar counts this run's videos at once
     st.session_state[run_key(page)] = [video.id for video in videos]
     count = len(videos)
-    st.toast(
-        f"{count} video{'s' if count > 1 else ''} started: follow {'them' if count > 1 else 'it'} below."
-    )
+    them = "them" if count > 1 else "it"
+    if all(video.is_paused for video in videos):  # submitted into a paused queue or project
+        st.toast(f"{count} video{'s' if count > 1 else ''} recorded, paused: resume {them} below.")
+    else:
+        st.toast(f"{count} video{'s' if count > 1 else ''} started: follow {them} below.")
 
 
 def _new_run(page: str) -> None:
@@ -79,9 +88,20 @@ def _new_run(page: str) -> None:
 def submit_and_follow(
     runtime: Runtime, workspace: Workspace, page: str, label: str, read_rows: RowsReader, variations: int = 1
 ) -> None:
-    """The submit button, then the live progress panel of what it created, with "New" to start over."""
+    """The queue priority, the submit button, then the live progress panel of what it created, with
+    "New" to start over."""
     running = bool(st.session_state.get(run_key(page)))
     token = st.session_state.setdefault(f"{page}-token", str(uuid.uuid4()))
+    with st.expander("Advanced", icon=":material/tune:"):
+        st.number_input(
+            "Priority",
+            min_value=-MAX_PRIORITY,
+            max_value=MAX_PRIORITY,
+            value=0,
+            step=1,
+            key=priority_key(page),
+            help="Higher is sent first among your waiting videos; 0 is normal, below 0 lets others go first.",
+        )
     submit, new = st.columns([3, 1])
     submit.button(
         label,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mimio_core.domain import QueueShare, UserRequest, VideoStatus
+from mimio_core.queue_actions import cancel_waiting, retry_failed, retryable, waiting
 from mimio_core.store.base import GONE, VideoFilter, VideoStore
 from mimio_core.store.queue_control import ALL_PROJECTS, Asked, Move, QueueRefused, VideoEdit
 from tests.contract.conftest import ACTIVE, FINAL, A, B, Backend, get, ids, new_video, put
@@ -235,6 +236,22 @@ def test_retry_all_failed_skips_what_needs_an_edit_first(store, backend: Backend
         None,
         None,
     ]
+
+
+def test_bulk_cancel_and_retry_act_on_what_the_filtered_list_shows(store):
+    """The dashboard counts `waiting(where)` and `retryable(where)` before offering the buttons: the
+    acts select the same videos, so a list filtered to failed ones cancels nothing."""
+    waiting_ids = queue(store, 2)
+    failed = put(store, S.FAILED)
+    only_failed = VideoFilter(states=frozenset({S.FAILED}))
+    assert store.count_videos(A, waiting(only_failed)) == 0
+    assert cancel_waiting(store, A, only_failed) == Asked(0, 0)
+    assert [get(store, v).requested for v in waiting_ids] == [None, None]
+    assert store.count_videos(A, retryable(only_failed)) == 1
+    assert retry_failed(store, A, only_failed) == Asked(1, 0)
+    assert get(store, failed).requested is UserRequest.RETRY
+    assert store.count_videos(A, waiting()) == 2
+    assert cancel_waiting(store, A) == Asked(2, 0)
 
 
 def test_one_request_for_many_never_replaces_a_delete_or_reaches_another_user(store):
